@@ -1,0 +1,114 @@
+"""The command line: parse arguments, build the config, call one command.
+
+It holds no logic of its own.  The single ``except OrchestratorError`` below is the one
+place that maps errors to exit codes; any other exception is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__, commands, config, console
+from .errors import EXIT_USAGE, OrchestratorError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for every bad input
+        console.fail(f"{message} (see `{self.prog} --help`)")
+        sys.exit(EXIT_USAGE)
+
+
+def _globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Global options, accepted before or after the command name."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    g = parser.add_argument_group("global options")
+    g.add_argument("-e", "--environment", default=default("dev"), metavar="NAME",
+                   help="environment from the config file (default: dev)")
+    g.add_argument("--url", "-u", default=default(None), metavar="URL",
+                   help="database URL (default: <ENV>_DATABASE_URL, then DATABASE_URL, then .env.dbmate/.env)")
+    g.add_argument("--migrations-dir", "-d", default=default(None), metavar="DIR",
+                   help="migrations directory (default: db/migrations)")
+    g.add_argument("--schema-file", "-s", default=default(None), metavar="FILE",
+                   help="schema file (default: db/schema.sql)")
+    g.add_argument("--migrations-table", default=default(None), metavar="TABLE",
+                   help="migrations table (default: schema_migrations)")
+    g.add_argument("--config", "-c", type=Path, default=default(None), metavar="FILE",
+                   help="config file (default: db/orchestrator.yml)")
+    g.add_argument("--no-dump-schema", action="store_true", default=default(False),
+                   help="do not write the schema file after up/rollback")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for the README's reference and for tests)."""
+    parser = _Parser(prog="orchestrator", description="Safe PostgreSQL migration deploys for dbmate-style SQL files.")
+    parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
+    _globals(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+
+    def command(name: str, help_text: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
+        _globals(p, suppress=True)
+        p.set_defaults(command=name)
+        return p
+
+    p = command("status", "show applied and pending migrations")
+    p.add_argument("--json", action="store_true", help="print a JSON document")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 while any migration is pending")
+
+    p = command("up", "apply all pending migrations", aliases=["migrate"])
+    p.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
+
+    p = command("rollback", "roll back the latest migration(s)", aliases=["down"])
+    p.add_argument("--steps", "-n", type=int, default=1, metavar="N", help="how many migrations (default 1)")
+    p.add_argument("--dry-run", action="store_true", help="print the down SQL that would run; change nothing")
+
+    p = command("new", "create a new migration file")
+    p.add_argument("name", metavar="NAME")
+
+    command("dump", "write the schema file (as dbmate dump)")
+    command("verify", "apply, roll back and re-apply every migration on a throwaway database")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the config from the parsed arguments and call the command."""
+    cfg = config.load(
+        environment=args.environment,
+        config_file=args.config,
+        url=None if args.command == "verify" else args.url,
+        migrations_dir=args.migrations_dir,
+        schema_file=args.schema_file,
+        migrations_table=args.migrations_table,
+        no_dump_schema=args.no_dump_schema,
+    )
+    if args.command == "status":
+        return commands.status(cfg, as_json=args.json, exit_code=args.exit_code)
+    if args.command == "up":
+        return commands.up(cfg, dry_run=args.dry_run)
+    if args.command == "rollback":
+        return commands.rollback(cfg, steps=args.steps, dry_run=args.dry_run)
+    if args.command == "new":
+        return commands.new(cfg, args.name)
+    if args.command == "dump":
+        return commands.dump(cfg)
+    return commands.verify(cfg, url=args.url)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``orchestrator`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except OrchestratorError as exc:
+        console.fail(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.fail("interrupted")
+        return 130

@@ -1,0 +1,235 @@
+"""Configuration: ``db/orchestrator.yml``, environment variables and ``.env`` files.
+
+Everything here is pure apart from reading those files; the result is a frozen
+:class:`Config` that the commands take.  An unknown key, a value of the wrong kind or
+an unknown environment is a :class:`ConfigError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .dburl import DatabaseURL
+from .errors import ConfigError
+
+DEFAULT_CONFIG = Path("db/orchestrator.yml")
+DEFAULT_ENVIRONMENTS = ("dev", "staging", "production")
+ENV_FILES = (".env.dbmate", ".env")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$")
+_UNITS = {None: 1.0, "s": 1.0, "sec": 1.0, "ms": 0.001, "min": 60.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any, source: str) -> float:
+    """Seconds from ``30``, ``2.5``, ``"500ms"``, ``"30s"`` or ``"2min"``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"expected a duration such as 30s or 500ms, got {value!r}", source=source)
+    if isinstance(value, (int, float)) and value >= 0:
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ConfigError(f"expected a duration such as 30s or 500ms, got {value!r}", source=source)
+    return float(match[1]) * _UNITS[match[2]]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment's settings; ``url`` is None where the embedded server is used."""
+
+    name: str
+    url: DatabaseURL | None
+    url_source: str
+    lock_wait: float = 60.0
+    dump_schema: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a command needs to know, resolved once."""
+
+    root: Path
+    config_file: Path
+    migrations_dir: Path
+    schema_file: Path
+    migrations_table: str
+    budget: float
+    environment: Environment
+    environments: tuple[str, ...] = field(default=DEFAULT_ENVIRONMENTS)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where orchestrator keeps local state (embedded server, run logs)."""
+        return self.root / ".orchestrator"
+
+
+# key -> (kind, default); kind is a callable(value, source) -> parsed value
+def _bool(value: Any, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}", source=source)
+    return value
+
+
+def _str(value: Any, source: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"expected a non-empty string, got {value!r}", source=source)
+    return value
+
+
+TOP_KEYS = {
+    "migrations_dir": _str,
+    "schema_file": _str,
+    "migrations_table": _str,
+    "verify": dict,
+    "environments": dict,
+}
+VERIFY_KEYS = {"budget": parse_duration}
+ENV_KEYS = {
+    "url_env": _str,
+    "lock_wait": parse_duration,
+    "dump_schema": _bool,
+}
+
+
+def read_env_files(root: Path) -> dict[str, str]:
+    """Variables from ``.env.dbmate`` then ``.env`` (the first file that sets a name wins)."""
+    values: dict[str, str] = {}
+    for name in ENV_FILES:
+        path = root / name
+        if not path.is_file():
+            continue
+        for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            line = line.removeprefix("export ").strip()
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise ConfigError("expected NAME=value", source=f"{path}:{number}")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            values.setdefault(key.strip(), value)
+    return values
+
+
+def _load_yaml(path: Path, explicit: bool) -> dict[str, Any]:
+    if not path.exists():
+        if explicit:
+            raise ConfigError("config file not found", source=str(path))
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"not valid YAML: {problem}", source=where) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", source=str(path)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping of settings at the top level", source=str(path))
+    return data
+
+
+def _check(mapping: dict[str, Any], allowed: dict[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        kind = allowed.get(key)
+        if kind is None:
+            known = ", ".join(sorted(allowed))
+            raise ConfigError(f"unknown key {key!r} (known: {known})", source=f"{where}.{key}".lstrip("."))
+        if kind is dict:
+            if value is None:
+                value = {}
+            if not isinstance(value, dict):
+                raise ConfigError("expected a mapping", source=f"{where}.{key}".lstrip("."))
+            out[key] = value
+        else:
+            out[key] = kind(value, f"{where}.{key}".lstrip("."))
+    return out
+
+
+def resolve_url(
+    env_name: str, cli_url: str | None, url_env: str | None, root: Path
+) -> tuple[DatabaseURL | None, str]:
+    """The environment's database URL and the name of where it came from.
+
+    Order: ``--url``; ``<ENV>_DATABASE_URL`` (or the name in ``url_env``);
+    ``DATABASE_URL``; the same names in ``.env.dbmate`` / ``.env``.
+    """
+    if cli_url:
+        return DatabaseURL.parse(cli_url, source="--url"), "--url"
+    names = [url_env or f"{env_name.upper().replace('-', '_')}_DATABASE_URL", "DATABASE_URL"]
+    for name in names:
+        if os.environ.get(name):
+            return DatabaseURL.parse(os.environ[name], source=name), name
+    files = read_env_files(root)
+    for name in names:
+        if files.get(name):
+            return DatabaseURL.parse(files[name], source=f".env file {name}"), f"{name} (.env file)"
+    return None, ""
+
+
+def load(
+    *,
+    environment: str = "dev",
+    config_file: Path | None = None,
+    url: str | None = None,
+    migrations_dir: str | None = None,
+    schema_file: str | None = None,
+    migrations_table: str | None = None,
+    root: Path | None = None,
+    no_dump_schema: bool = False,
+) -> Config:
+    """Build the :class:`Config` for one command from the file, the environment and flags."""
+    root = (root or Path.cwd()).resolve()
+    explicit = config_file is not None
+    path = config_file if config_file is not None else DEFAULT_CONFIG
+    path = path if path.is_absolute() else root / path
+    shown = str(config_file or DEFAULT_CONFIG)
+    data = _check(_load_yaml(path, explicit), TOP_KEYS, shown)
+    verify = _check(data.get("verify", {}), VERIFY_KEYS, f"{shown}: verify")
+    envs = data.get("environments") or {name: {} for name in DEFAULT_ENVIRONMENTS}
+    if environment not in envs:
+        known = ", ".join(envs) or "none"
+        raise ConfigError(f"unknown environment {environment!r} (configured: {known})", source=shown)
+    settings = _check(envs[environment] or {}, ENV_KEYS, f"{shown}: environments.{environment}")
+    for name, other in envs.items():  # a typo in another environment is still a typo
+        _check(other or {}, ENV_KEYS, f"{shown}: environments.{name}")
+    db_url, source = resolve_url(environment, url, settings.get("url_env"), root)
+    if db_url is None and environment != "dev":
+        expected = settings.get("url_env") or f"{environment.upper()}_DATABASE_URL"
+        raise ConfigError(
+            f"no database URL for environment {environment!r}: set {expected} or "
+            "DATABASE_URL, or pass --url (only dev falls back to the embedded PostgreSQL)"
+        )
+    env = Environment(
+        name=environment,
+        url=db_url,
+        url_source=source,
+        lock_wait=settings.get("lock_wait", 60.0),
+        dump_schema=not no_dump_schema and settings.get("dump_schema", environment == "dev"),
+    )
+
+    def _path(flag: str | None, key: str, default: str) -> Path:
+        value = Path(flag or data.get(key) or default)
+        return value if value.is_absolute() else root / value
+
+    return Config(
+        root=root,
+        config_file=path,
+        migrations_dir=_path(migrations_dir, "migrations_dir", "db/migrations"),
+        schema_file=_path(schema_file, "schema_file", "db/schema.sql"),
+        migrations_table=migrations_table or data.get("migrations_table") or "schema_migrations",
+        budget=verify.get("budget", 30.0),
+        environment=env,
+        environments=tuple(envs),
+    )

@@ -1,0 +1,286 @@
+"""The database: the only module that speaks SQL (through psycopg).
+
+One :class:`Database` per connection.  It holds the session-level advisory lock that
+keeps two runs apart, reads and writes dbmate's ``schema_migrations`` table (same
+DDL, same rows), and applies or reverts one migration at a time, each in its own
+transaction together with its ``schema_migrations`` row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from .dburl import DatabaseURL
+from .errors import DatabaseUnavailable, LockTimeout, MigrationFailed, UsageError
+from .migrations import Migration, executable_statements
+from .redaction import redact
+
+DEFAULT_TABLE = "schema_migrations"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-migration ``lock_timeout`` and ``statement_timeout`` (PostgreSQL syntax, '0' = none)."""
+
+    lock: str = "0"
+    statement: str = "0"
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return redact(text[0] if text else type(exc).__name__)
+
+
+def connect(url: DatabaseURL, *, dbname: str | None = None, timeout: int = 10) -> psycopg.Connection:
+    """Open an autocommit connection; failures become one clear, redacted line."""
+    target = url if dbname is None else url.with_database(dbname)
+    try:
+        return psycopg.connect(
+            target.conninfo(),
+            password=url.password,
+            autocommit=True,
+            connect_timeout=timeout,
+            application_name="orchestrator",
+        )
+    except psycopg.Error as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to {target.display()}: {_message(exc)}"
+        ) from None
+
+
+def database_exists(url: DatabaseURL) -> bool:
+    """Whether the URL's database exists (asked of the server's ``postgres`` database)."""
+    with connect(url, dbname="postgres") as conn:
+        row = conn.execute("select 1 from pg_database where datname = %s", [url.database]).fetchone()
+    return row is not None
+
+
+def create_database(url: DatabaseURL) -> None:
+    """``CREATE DATABASE`` for the URL's database, as ``dbmate create`` does."""
+    with connect(url, dbname="postgres") as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(url.database)))
+
+
+def drop_database(url: DatabaseURL) -> None:
+    """Drop the URL's database, ending its other sessions first (throwaway databases)."""
+    with connect(url, dbname="postgres") as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(url.database))
+        )
+
+
+class Database:
+    """A connection to the target database and the migration bookkeeping on it."""
+
+    def __init__(self, url: DatabaseURL, *, table: str = DEFAULT_TABLE) -> None:
+        self.url = url
+        self.conn = connect(url)
+        self._schema, self._table = self._table_parts(table)
+        self.table = sql.Identifier(self._schema, self._table)
+        self.table_name = table
+
+    def close(self) -> None:
+        """Close the connection (which also frees the advisory lock)."""
+        self.conn.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- facts about the server ------------------------------------------------------
+
+    def server_version(self) -> tuple[int, int]:
+        """(major, minor) of the server."""
+        num = self.conn.info.server_version
+        return num // 10000, num % 10000
+
+    def ping(self) -> None:
+        """``SELECT 1``; raises :class:`DatabaseUnavailable` if the server does not answer."""
+        try:
+            self.conn.execute("select 1")
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(f"database probe failed: {_message(exc)}") from None
+
+    # -- the migrations table --------------------------------------------------------
+
+    def _table_parts(self, table: str) -> tuple[str, str]:
+        """Schema and name of the migrations table, resolved as dbmate resolves them."""
+        schema, dot, name = table.partition(".")
+        if dot:
+            return schema, name
+        if self.url.search_path:
+            return self.url.search_path[0], table
+        current = self.conn.execute("select current_schema()").fetchone()
+        return (current[0] if current and current[0] else "public"), table
+
+    def table_exists(self) -> bool:
+        """Whether ``schema_migrations`` exists yet."""
+        row = self.conn.execute(
+            "select 1 from information_schema.tables where table_schema = %s and table_name = %s",
+            [self._schema, self._table],
+        ).fetchone()
+        return row is not None
+
+    def ensure_table(self) -> None:
+        """Create ``schema_migrations`` with dbmate's exact DDL if it is missing."""
+        self.conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(self._schema)))
+        self.conn.execute(
+            sql.SQL("create table if not exists {} (version varchar primary key)").format(self.table)
+        )
+
+    def applied_versions(self) -> list[str]:
+        """Versions recorded as applied, in ascending order (dbmate's ``order by version``)."""
+        if not self.table_exists():
+            return []
+        rows = self.conn.execute(
+            sql.SQL("select version from {} order by version asc").format(self.table)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def migrations_dump(self) -> str:
+        """The ``INSERT`` block dbmate appends to ``schema.sql``."""
+        quoted = self.conn.execute(
+            sql.SQL("select quote_literal(version) from {} order by version asc").format(self.table)
+        ).fetchall()
+        table = self.conn.execute(
+            "select quote_ident(%s) || '.' || quote_ident(%s)", [self._schema, self._table]
+        ).fetchone()[0]
+        out = "\n--\n-- Dbmate schema migrations\n--\n\n"
+        if quoted:
+            values = "),\n    (".join(q[0] for q in quoted)
+            out += f"INSERT INTO {table} (version) VALUES\n    ({values});\n"
+        return out
+
+    # -- the lock --------------------------------------------------------------------
+
+    def _lock_key(self) -> int:
+        digest = hashlib.sha256(f"orchestrator:{self._schema}.{self._table}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    @contextmanager
+    def lock(self, wait_seconds: float) -> Iterator[None]:
+        """Hold the session-level advisory lock for this database's migrations.
+
+        A second run waits up to ``wait_seconds`` (PostgreSQL's ``lock_timeout``
+        bounds the wait) and then fails with :class:`LockTimeout`.
+        """
+        key = self._lock_key()
+        self.conn.execute("select set_config('lock_timeout', %s, false)", [f"{int(wait_seconds * 1000)}ms"])
+        try:
+            self.conn.execute("select pg_advisory_lock(%s)", [key])
+        except psycopg.errors.LockNotAvailable:
+            holder = self._lock_holder(key)
+            raise LockTimeout(
+                f"another run holds the migration lock on {self.url.display()} "
+                f"({holder}); waited {wait_seconds:g}s. If no run is active, end that "
+                f"session with: select pg_terminate_backend(pid) from pg_locks "
+                f"where locktype = 'advisory' and objid = {key & 0xFFFFFFFF}"
+            ) from None
+        finally:
+            self.conn.execute("select set_config('lock_timeout', '0', false)")
+        try:
+            yield
+        finally:
+            if not self.conn.closed:
+                self.conn.execute("select pg_advisory_unlock(%s)", [key])
+
+    def _lock_holder(self, key: int) -> str:
+        row = self.conn.execute(
+            "select a.pid, a.application_name, a.backend_start from pg_locks l "
+            "join pg_stat_activity a using (pid) where l.locktype = 'advisory' "
+            "and l.objid = %s and l.granted limit 1",
+            [key & 0xFFFFFFFF],
+        ).fetchone()
+        if not row:
+            return "holder unknown"
+        return f"pid {row[0]}, {row[1] or 'unnamed client'}, connected since {row[2]:%Y-%m-%d %H:%M:%S}"
+
+    # -- applying ----------------------------------------------------------------------
+
+    def run(self, migration: Migration, direction: str, timeouts: Timeouts = Timeouts()) -> float:
+        """Apply (``up``) or revert (``down``) one migration; return seconds taken.
+
+        A transactional section and its ``schema_migrations`` change commit together
+        or not at all.  A ``transaction:false`` section runs statement by statement,
+        as PostgreSQL requires for ``CREATE INDEX CONCURRENTLY``.
+        """
+        section = migration.section(direction)
+        statements = executable_statements(section, str(migration.path))
+        record = (
+            sql.SQL("insert into {} (version) values (%s)")
+            if direction == "up"
+            else sql.SQL("delete from {} where version = %s")
+        ).format(self.table)
+        start = time.monotonic()
+        if section.transaction:
+            try:
+                with self.conn.transaction():
+                    self._set_timeouts(timeouts, local=True)
+                    for stmt in statements:
+                        self._execute(migration, direction, stmt)
+                    self.conn.execute(record, [migration.version])
+            except psycopg.OperationalError as exc:
+                if self.conn.closed or self.conn.broken:
+                    raise MigrationFailed(
+                        migration.path, direction, f"connection lost: {_message(exc)}"
+                    ) from None
+                raise
+        else:
+            self._set_timeouts(timeouts, local=False)
+            try:
+                for index, stmt in enumerate(statements):
+                    self._execute(migration, direction, stmt, done=index, total=len(statements))
+                self.conn.execute(record, [migration.version])
+            finally:
+                if not self.conn.closed and not self.conn.broken:
+                    self._set_timeouts(Timeouts(), local=False)
+        return time.monotonic() - start
+
+    def _set_timeouts(self, timeouts: Timeouts, *, local: bool) -> None:
+        for name, value in (("lock_timeout", timeouts.lock), ("statement_timeout", timeouts.statement)):
+            self.conn.execute("select set_config(%s, %s, %s)", [name, value, local])
+
+    def _execute(self, migration: Migration, direction: str, stmt, *, done: int = 0, total: int = 0) -> None:
+        section = migration.section(direction)
+        try:
+            self.conn.execute(stmt.text, prepare=False)
+        except psycopg.Error as exc:
+            offset = stmt.offset
+            position = getattr(exc.diag, "statement_position", None) if hasattr(exc, "diag") else None
+            if position:
+                offset += int(position) - 1
+            line = section.line_of(offset)
+            message = _message(exc)
+            sqlstate = getattr(exc, "sqlstate", None)
+            if sqlstate:
+                message += f" (SQLSTATE {sqlstate})"
+            if sqlstate == "25001" and section.transaction:
+                message += "; this statement cannot run in a transaction: add transaction:false to the marker"
+            if not section.transaction and done:
+                message += (
+                    f"; {done} of {total} statements of this transaction:false section had "
+                    "already run and stay applied"
+                )
+            raise MigrationFailed(migration.path, direction, message, line=line) from None
+
+
+def require_reversible(migration: Migration) -> None:
+    """Refuse to revert a migration whose down section holds no SQL.
+
+    dbmate would delete the version row and leave the schema as it is, so the
+    database would claim a state it is not in.
+    """
+    if migration.down.is_empty:
+        raise UsageError(
+            f"{migration.path}:{migration.down.line}: the down section is empty, so this "
+            "migration cannot be rolled back; write its down SQL or restore from a backup"
+        )

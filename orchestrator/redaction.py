@@ -1,0 +1,38 @@
+"""One redaction function for everything printed, logged or stored.
+
+Secrets reach orchestrator through the environment (database URLs, AWS keys).  Each
+one is registered here when it is read, and :func:`redact` removes every registered
+value and every URL password from a text, so no code path has to remember to do it.
+"""
+
+from __future__ import annotations
+
+import re
+
+MASK = "********"
+_secrets: set[str] = set()
+
+# scheme://user:password@host  ->  scheme://user:********@host
+_URL_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)@")
+# password=... in libpq keyword/value strings
+_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
+# AWS access key ids and anything after a secret-ish keyword
+_AWS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that :func:`redact` removes it wherever it appears."""
+    if value and len(value) >= 4:
+        _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with URL passwords, registered secrets and AWS key ids masked."""
+    if not text:
+        return text
+    text = _URL_USERINFO.sub(lambda m: f"{m['head']}{MASK}@" if m["pw"] else m[0], text)
+    text = _KV_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+    text = _AWS_KEY_ID.sub(MASK, text)
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text

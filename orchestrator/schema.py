@@ -1,0 +1,84 @@
+"""The schema file: ``db/schema.sql`` exactly as ``dbmate dump`` writes it.
+
+dbmate runs ``pg_dump --schema-only`` with fixed options, appends the
+``schema_migrations`` rows, drops the leading comment lines (they hold version
+numbers) and trims trailing white space from every line.  Doing the same, byte for
+byte, lets a team switch between dbmate and orchestrator without schema diffs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from . import pgtools
+from .database import Database
+
+PG_DUMP_OPTIONS = [
+    "--format=plain",
+    "--encoding=UTF8",
+    "--schema-only",
+    "--no-privileges",
+    "--no-owner",
+]
+
+
+def _supports_restrict_key(version: tuple[int, int]) -> bool:
+    """pg_dump releases from August 2025 on write ``\\restrict`` lines; dbmate fixes the key."""
+    major, minor = version
+    return (
+        major > 17
+        or (major == 17 and minor >= 6)
+        or (major == 16 and minor >= 10)
+        or (major == 15 and minor >= 14)
+    )
+
+
+def trim_leading_comments(text: str) -> str:
+    """dbmate's ``TrimLeadingSQLComments``: drop the header, rstrip every line."""
+    out: list[str] = []
+    preamble = True
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for line in lines:
+        line = line.removesuffix("\r")  # as Go's line scanner does
+        if preamble and (line == "" or line.startswith("--")):
+            continue
+        preamble = False
+        out.append(line.rstrip() + "\n")
+    return "".join(out)
+
+
+def dump(db: Database) -> str:
+    """The schema text for the database, as ``dbmate dump`` would write it."""
+    pg_dump = pgtools.find_program("pg_dump", db.server_version()[0])
+    args = [str(pg_dump), *PG_DUMP_OPTIONS]
+    if _supports_restrict_key(pgtools.program_version(pg_dump)):
+        args.append("--restrict-key=dbmate")
+    for schema in db.url.search_path:
+        args += ["--schema", schema]
+    args.append(db.url.conninfo(search_path=False))
+    text = pgtools.run(args, env=db.url.env()).decode("utf-8")
+    return trim_leading_comments(text + db.migrations_dump())
+
+
+def write(path: Path, text: str) -> None:
+    """Write the schema file, creating its directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def diff_text(old: str, new: str, old_name: str, new_name: str) -> str:
+    """A unified diff between two schema texts ('' when equal)."""
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), old_name, new_name
+        )
+    )
+
+
+def diff(path: Path, text: str) -> str:
+    """A unified diff from the committed schema file to ``text`` ('' when equal)."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    return diff_text(old, text, f"{path.name} (committed)", f"{path.name} (from migrations)")

@@ -226,7 +226,7 @@ def verify(config: Config, *, url: str | None = None) -> int:
     the schema as it was before, and that re-applying gives the same schema again:
     a down section that forgets an index fails here, not in production.
     """
-    server = DatabaseURL.parse(url, source="--url") if url else config.environment.url
+    server = DatabaseURL.parse(url, source="--url") if url else None
     migrations = tuple(discover(config.migrations_dir))
     if not migrations:
         raise UsageError(f"{config.migrations_dir}: no migration files")
@@ -234,10 +234,10 @@ def verify(config: Config, *, url: str | None = None) -> int:
         database.require_reversible(m)
     timings: dict[tuple[str, str], float] = {}
     dumps: dict[str, str] = {}
+    up_all = Plan("up", migrations, None, migrations[-1].version)
     with throwaway_database(config, server) as temp, Database(temp, table=config.migrations_table) as db:
         db.ensure_table()
         dumps["before"] = schema.dump(db)
-        up_all = Plan("up", migrations, None, migrations[-1].version)
         for title, plan, key in (
             ("1/3 apply each", up_all, "first"),
             ("2/3 roll back each", Plan("down", migrations[::-1], None, None), "rolled back"),
@@ -247,7 +247,18 @@ def verify(config: Config, *, url: str | None = None) -> int:
             for version, seconds in run_plan(db, plan):
                 timings.setdefault((version, plan.direction), seconds)
             dumps[key] = schema.dump(db)
+            if key == "rolled back" and _schema_changed(dumps, "before", key, "rolling back every migration"):
+                console.say("verify: FAILED (the down sections leave objects behind)")
+                return 1
     return 1 if _verify_report(config, migrations, timings, dumps) else 0
+
+
+def _schema_changed(dumps: dict[str, str], before: str, after: str, what: str) -> bool:
+    change = schema.diff_text(dumps[before], dumps[after], before, after)
+    if change:
+        console.say(f"FAIL {what} changes the schema:")
+        console.write(change)
+    return bool(change)
 
 
 def _verify_report(
@@ -256,16 +267,7 @@ def _verify_report(
     timings: dict[tuple[str, str], float],
     dumps: dict[str, str],
 ) -> int:
-    problems = 0
-    for name, before, after in (
-        ("rolling back every migration", "before", "rolled back"),
-        ("re-applying after the full rollback", "first", "final"),
-    ):
-        change = schema.diff_text(dumps[before], dumps[after], before, after)
-        if change:
-            problems += 1
-            console.say(f"FAIL {name} changes the schema:")
-            console.write(change)
+    problems = int(_schema_changed(dumps, "first", "final", "re-applying after the full rollback"))
     shown = _relative(config, config.schema_file)
     stale = schema.diff(config.schema_file, dumps["final"])
     if stale:

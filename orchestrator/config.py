@@ -118,24 +118,24 @@ def read_env_files(root: Path) -> dict[str, str]:
     return values
 
 
-def _load_yaml(path: Path, explicit: bool) -> dict[str, Any]:
+def _load_yaml(path: Path, shown: str, explicit: bool) -> dict[str, Any]:
     if not path.exists():
         if explicit:
-            raise ConfigError("config file not found", source=str(path))
+            raise ConfigError("config file not found", source=shown)
         return {}
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        where = f"{shown}:{mark.line + 1}" if mark else shown
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise ConfigError(f"not valid YAML: {problem}", source=where) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", source=str(path)) from None
+        raise ConfigError(f"cannot read: {exc}", source=shown) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError("expected a mapping of settings at the top level", source=str(path))
+        raise ConfigError("expected a mapping of settings at the top level", source=shown)
     return data
 
 
@@ -195,7 +195,7 @@ def load(
     path = config_file if config_file is not None else DEFAULT_CONFIG
     path = path if path.is_absolute() else root / path
     shown = str(config_file or DEFAULT_CONFIG)
-    data = _check(_load_yaml(path, explicit), TOP_KEYS, shown)
+    data = _check(_load_yaml(path, shown, explicit), TOP_KEYS, shown)
     verify = _check(data.get("verify", {}), VERIFY_KEYS, f"{shown}: verify")
     envs = data.get("environments") or {name: {} for name in DEFAULT_ENVIRONMENTS}
     if environment not in envs:

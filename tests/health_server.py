@@ -1,0 +1,161 @@
+"""A real /health/db endpoint on loopback, answering the way an app does.
+
+:class:`HealthApp` is a stdlib ``ThreadingHTTPServer`` on 127.0.0.1 (a free port) in
+a thread.  ``GET /health/db`` runs the app's query against the test's database with
+psycopg and answers 200 ``{"status": "ok"}`` if it succeeds, 503 with the error text
+(text/plain) if it fails, so a migration that breaks the app's schema makes it unhealthy for real.
+Tests steer it: ``query`` (settable), ``fail_next(n)`` (flapping), ``hang(seconds)``
+(a slow app), ``redirect(location)``; ``requests`` counts what it was asked.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg
+import pytest
+
+from orchestrator.dburl import DatabaseURL
+
+HEALTH_PATH = "/health/db"
+APP_QUERY = "select id, email, full_name from users limit 1"
+
+
+class HealthApp:
+    """The app's health endpoint; see the module docstring."""
+
+    def __init__(self, db_url: DatabaseURL, query: str = APP_QUERY) -> None:
+        self.db_url = db_url
+        self.query = query
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._requests = 0
+        self._fail_next = 0
+        self._hang = 0.0
+        self._redirect: str | None = None
+        self.headers: list[dict[str, str]] = []  # request headers, in order
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="health-app", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return self.base + HEALTH_PATH
+
+    @property
+    def requests(self) -> int:
+        """How many requests for the health path arrived so far."""
+        with self._lock:
+            return self._requests
+
+    def fail_next(self, n: int) -> None:
+        """Answer 503 to the next ``n`` requests, then run the query again."""
+        with self._lock:
+            self._fail_next = n
+
+    def hang(self, seconds: float) -> None:
+        """Sleep ``seconds`` before answering each request (0 to stop hanging)."""
+        with self._lock:
+            self._hang = seconds
+
+    def redirect(self, location: str | None) -> None:
+        """Answer ``302 Location: location`` (None to stop)."""
+        with self._lock:
+            self._redirect = location
+
+    def close(self) -> None:
+        """Stop serving; hanging requests are woken and every handler thread joined."""
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()  # joins the handler threads (block_on_close)
+        self._thread.join(timeout=10)
+
+    # -- what one request does (in a handler thread) ----------------------------------
+
+    def _answer(self, headers: dict[str, str]) -> tuple[int, dict[str, str], dict | str]:
+        with self._lock:
+            self._requests += 1
+            self.headers.append(headers)
+            hang, redirect, query = self._hang, self._redirect, self.query
+            failing = self._fail_next > 0
+            if failing:
+                self._fail_next -= 1
+        if hang and self._stopping.wait(hang):
+            return 503, {}, "shutting down"
+        if self._stopping.is_set():
+            return 503, {}, "shutting down"
+        if redirect:
+            return 302, {"Location": redirect}, "moved"
+        if failing:
+            return 503, {}, "simulated failure (fail_next)"
+        try:
+            with psycopg.connect(
+                self.db_url.conninfo(), password=self.db_url.password, autocommit=True, connect_timeout=5
+            ) as conn:
+                conn.execute(query).fetchall()
+        except psycopg.Error as exc:
+            return 503, {}, str(exc).strip()
+        return 200, {}, {"status": "ok"}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False
+    block_on_close = True
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        """A client that gave up (timed out) is not an error of the app."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
+def _handler_for(app: HealthApp) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.split("?", 1)[0] != HEALTH_PATH:
+                self._send(404, {}, {"status": "not found"})
+                return
+            self._send(*app._answer(dict(self.headers.items())))
+
+        def _send(self, status: int, headers: dict[str, str], body: dict | str) -> None:
+            if isinstance(body, dict):
+                data, kind = json.dumps(body).encode(), "application/json"
+            else:
+                data, kind = body.encode(), "text/plain"
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", f"{kind}; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except ConnectionError:
+                pass  # the client timed out and left
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def health_app(db_url: DatabaseURL) -> Iterator[HealthApp]:
+    """The app's /health/db for this test's database, stopped at teardown."""
+    app = HealthApp(db_url)
+    try:
+        yield app
+    finally:
+        app.close()

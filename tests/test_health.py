@@ -1,0 +1,249 @@
+"""The health check against a real HTTP endpoint and a real database (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+from conftest import sql
+
+from orchestrator import health
+from orchestrator.database import Database
+from orchestrator.dburl import DatabaseURL
+from orchestrator.errors import ConfigError
+from orchestrator.health import Attempt, HealthPolicy, check, probe_database, probe_http
+
+FAST = HealthPolicy(attempts=5, interval=0.05, timeout=3.0)
+
+
+@pytest.fixture
+def app_schema(db_url: DatabaseURL) -> DatabaseURL:
+    """The app's table, so the app's query succeeds."""
+    sql(db_url, "create table users (id bigint primary key, email text not null, full_name text)")
+    return db_url
+
+
+def record_versions(url: DatabaseURL, *versions: str) -> None:
+    with Database(url) as db:
+        db.ensure_table()
+    for version in versions:
+        sql(url, "insert into schema_migrations (version) values (%s)", [version])
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the HTTP probe --------------------------------------------------------------------
+
+
+def test_healthy_app_is_healthy_at_the_first_attempt(app_schema, health_app):
+    seen: list[Attempt] = []
+    result = probe_http(health_app.url, FAST, on_attempt=seen.append)
+    assert result.healthy
+    assert len(result.attempts) == 1 and seen == result.attempts
+    attempt = result.attempts[0]
+    assert (attempt.number, attempt.ok, attempt.status_code, attempt.detail) == (1, True, 200, "HTTP 200")
+    assert attempt.probe == "http"
+    assert attempt.started.endswith("+00:00")
+    assert health_app.requests == 1
+    assert result.url == health_app.url
+    assert result.summary().startswith("healthy after 1 check")
+
+
+def test_app_whose_query_fails_is_unhealthy_after_every_attempt(app_schema, health_app):
+    health_app.query = "select id, email, nickname from users limit 1"  # no such column
+    seen: list[Attempt] = []
+    result = probe_http(health_app.url, FAST, on_attempt=seen.append)
+    assert not result.healthy
+    assert [a.number for a in result.attempts] == [1, 2, 3, 4, 5]
+    assert seen == result.attempts
+    assert health_app.requests == 5
+    for attempt in result.attempts:
+        assert not attempt.ok and attempt.status_code == 503
+        assert attempt.detail.startswith("HTTP 503: ")
+        assert 'column "nickname" does not exist' in attempt.detail
+        assert "\n" not in attempt.detail
+        assert len(attempt.detail) <= len("HTTP 503: ") + health.BODY_CHARS + 3
+    assert "unhealthy after 5 checks" in result.summary()
+    assert "nickname" in result.summary()
+
+
+def test_missing_table_makes_the_app_unhealthy(db_url, health_app):
+    result = probe_http(health_app.url, HealthPolicy(attempts=2, interval=0.01, timeout=3))
+    assert not result.healthy and len(result.attempts) == 2
+    assert 'relation "users" does not exist' in result.attempts[-1].detail
+
+
+def test_flapping_app_becomes_healthy_on_the_third_attempt(app_schema, health_app):
+    health_app.fail_next(2)
+    result = probe_http(health_app.url, FAST)
+    assert result.healthy
+    assert [(a.number, a.ok, a.status_code) for a in result.attempts] == [
+        (1, False, 503),
+        (2, False, 503),
+        (3, True, 200),
+    ]
+    assert health_app.requests == 3  # no retry once healthy
+
+
+def test_interval_separates_attempts(app_schema, health_app):
+    health_app.fail_next(2)
+    start = time.monotonic()
+    result = probe_http(health_app.url, HealthPolicy(attempts=3, interval=0.3, timeout=3))
+    assert result.healthy
+    assert time.monotonic() - start >= 0.55  # two waits of 0.3 s
+
+
+def test_hanging_endpoint_is_cut_off_by_the_request_timeout(app_schema, health_app):
+    health_app.hang(2.0)
+    policy = HealthPolicy(attempts=3, interval=0.05, timeout=0.3)
+    start = time.monotonic()
+    result = probe_http(health_app.url, policy)
+    elapsed = time.monotonic() - start
+    assert not result.healthy and len(result.attempts) == 3
+    for attempt in result.attempts:
+        assert attempt.status_code is None
+        assert attempt.detail == "timed out after 0.3s"
+        assert 0.2 <= attempt.seconds < 1.5
+    assert elapsed < 2.0 * 3 / 2  # far below hang * attempts
+
+
+def test_closed_port_is_connection_refused():
+    url = f"http://127.0.0.1:{closed_port()}/health/db"
+    result = probe_http(url, HealthPolicy(attempts=2, interval=0.01, timeout=2))
+    assert not result.healthy
+    assert [a.detail for a in result.attempts] == ["connection refused", "connection refused"]
+    assert all(a.status_code is None for a in result.attempts)
+    assert "connection refused" in result.summary()
+
+
+def test_redirect_is_not_followed(app_schema, health_app):
+    health_app.redirect("http://elsewhere.invalid/health/db?token=abcdef123")
+    result = probe_http(health_app.url, HealthPolicy(attempts=2, interval=0.01, timeout=2))
+    assert not result.healthy
+    attempt = result.attempts[0]
+    assert attempt.status_code == 302
+    assert "redirect to http://elsewhere.invalid/health/db" in attempt.detail
+    assert "abcdef123" not in attempt.detail
+
+
+def test_credentials_in_the_url_are_never_shown(app_schema, health_app):
+    password = "hunter2-secret-9f3a"
+    url = f"http://probe:{password}@127.0.0.1:{health_app.port}/health/db?token=tok-77aa"
+    health_app.query = f'select "{password}" from users'  # the app echoes it in its error
+    result = probe_http(url, HealthPolicy(attempts=2, interval=0.01, timeout=3))
+    assert not result.healthy and result.attempts[0].status_code == 503
+    assert health_app.headers[0]["Authorization"].startswith("Basic ")  # the credentials were sent
+    shown = "\n".join(
+        [repr(result), json.dumps(result.to_dict()), result.summary(), *(a.describe() for a in result.attempts)]
+    )
+    assert password not in shown and "secret" not in shown
+    assert "tok-77aa" not in shown
+    assert result.url == f"http://127.0.0.1:{health_app.port}/health/db?token={health.MASK}"
+    assert "does not exist" in result.attempts[0].detail
+
+
+def test_malformed_url_is_a_config_error_before_any_request():
+    with pytest.raises(ConfigError, match="expected http:// or https://"):
+        probe_http("ftp://127.0.0.1/health/db", FAST)
+    with pytest.raises(ConfigError, match="no host"):
+        probe_http("http:///health/db", FAST)
+
+
+def test_policy_is_validated():
+    assert HealthPolicy() == HealthPolicy(attempts=5, interval=2.0, timeout=5.0)
+    for bad in ({"attempts": 0}, {"interval": -1}, {"timeout": 0}, {"attempts": True}):
+        with pytest.raises(ConfigError):
+            HealthPolicy(**bad)
+
+
+# -- the database probe ----------------------------------------------------------------
+
+
+def test_database_probe_ok_when_version_matches(db_url):
+    record_versions(db_url, "20240101000000", "20240301000000", "20240201000000")
+    attempt = probe_database(db_url, "20240301000000")
+    assert attempt.ok, attempt.detail
+    assert attempt.probe == "database" and attempt.status_code is None
+    assert "20240301000000" in attempt.detail
+
+
+def test_database_probe_on_an_open_database_leaves_it_open(db_url):
+    record_versions(db_url, "20240101000000")
+    with Database(db_url) as db:
+        assert probe_database(db, "20240101000000").ok
+        db.ping()  # still usable
+
+
+def test_database_probe_reports_both_versions_on_mismatch(db_url):
+    record_versions(db_url, "20240101000000", "20240201000000")
+    attempt = probe_database(db_url, "20240301000000")
+    assert not attempt.ok
+    assert "20240201000000" in attempt.detail and "20240301000000" in attempt.detail
+    assert "schema_migrations" in attempt.detail
+
+
+def test_database_probe_without_migrations(db_url):
+    assert probe_database(db_url, None).ok
+    attempt = probe_database(db_url, "20240101000000")
+    assert not attempt.ok and "(none)" in attempt.detail and "20240101000000" in attempt.detail
+
+
+def test_unreachable_database_is_a_failed_probe_not_an_exception(pg_server):
+    missing = pg_server.with_database("no_such_database_here")
+    attempt = probe_database(missing, "20240101000000")
+    assert not attempt.ok
+    assert "no_such_database_here" in attempt.detail and "does not exist" in attempt.detail
+
+
+# -- both ------------------------------------------------------------------------------
+
+
+def test_check_passes_when_database_and_app_pass(app_schema, health_app):
+    record_versions(app_schema, "20240101000000")
+    seen: list[Attempt] = []
+    result = check(health_app.url, health.database_probe(app_schema, "20240101000000"), FAST, seen.append)
+    assert result.healthy
+    assert [(a.probe, a.number) for a in result.attempts] == [("database", 1), ("http", 1)]
+    assert seen == result.attempts
+    record = json.loads(json.dumps(result.to_dict()))
+    assert record["healthy"] is True and len(record["attempts"]) == 2
+    assert set(record["attempts"][0]) == {"probe", "number", "started", "seconds", "ok", "status_code", "detail"}
+
+
+def test_check_fails_when_the_app_fails(app_schema, health_app):
+    record_versions(app_schema, "20240101000000")
+    health_app.query = "select nope from users"
+    policy = HealthPolicy(attempts=3, interval=0.01, timeout=3)
+    result = check(health_app.url, health.database_probe(app_schema, "20240101000000"), policy)
+    assert not result.healthy
+    assert [a.probe for a in result.attempts] == ["database", "http", "http", "http"]
+    assert result.attempts[0].ok
+
+
+def test_check_does_not_poll_the_app_when_the_database_probe_fails(app_schema, health_app):
+    record_versions(app_schema, "20240101000000")
+    result = check(health_app.url, health.database_probe(app_schema, "20249999000000"), FAST)
+    assert not result.healthy
+    assert [a.probe for a in result.attempts] == ["database"]
+    assert health_app.requests == 0
+    assert "20249999000000" in result.summary()
+
+
+def test_check_without_health_url_runs_only_the_database_probe(db_url):
+    record_versions(db_url, "20240101000000")
+    result = check(None, health.database_probe(db_url, "20240101000000"), FAST)
+    assert result.healthy and result.url is None
+    assert [a.probe for a in result.attempts] == ["database"]
+    result = check(None, health.database_probe(db_url.with_database("gone_db_x"), "20240101000000"), FAST)
+    assert not result.healthy and "gone_db_x" in result.summary()
+
+
+def test_check_needs_something_to_check():
+    with pytest.raises(ValueError):
+        check(None, None, FAST)

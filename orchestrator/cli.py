@@ -8,12 +8,14 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__, commands, config, console
 from .errors import EXIT_USAGE, OrchestratorError
+from .pipeline import Request
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,19 +64,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON document")
     p.add_argument("--exit-code", action="store_true", help="exit 1 while any migration is pending")
 
-    p = command("up", "apply all pending migrations", aliases=["migrate"])
-    p.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
+    p = command("up", "review, back up, apply pending migrations, check health, roll back on failure",
+                aliases=["migrate"])
+    _deploy_options(p)
 
-    p = command("rollback", "roll back the latest migration(s)", aliases=["down"])
+    p = command("rollback", "the same pipeline around the down migrations of the latest migration(s)",
+                aliases=["down"])
     p.add_argument("--steps", "-n", type=int, default=1, metavar="N", help="how many migrations (default 1)")
-    p.add_argument("--dry-run", action="store_true", help="print the down SQL that would run; change nothing")
+    _deploy_options(p)
 
     p = command("new", "create a new migration file")
     p.add_argument("name", metavar="NAME")
 
     command("dump", "write the schema file (as dbmate dump)")
     command("verify", "apply, roll back and re-apply every migration on a throwaway database")
+
+    p = command("backups", "list the environment's backups, newest first")
+    p.add_argument("backups_action", choices=["list"], metavar="list")
+
+    p = command("restore", "verify a backup's checksum and restore it into the environment's database")
+    p.add_argument("--backup", "-b", required=True, metavar="KEY_OR_URL", help="backup key, s3:// URL or path")
+    p.add_argument("--dry-run", action="store_true", help="print the archive's table of contents; change nothing")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (required in CI)")
+
+    p = command("history", "past runs, from the run logs kept next to the backups")
+    p.add_argument("--json", action="store_true", help="print the run logs as JSON")
     return parser
+
+
+def _deploy_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run", action="store_true", help="review only: print the SQL that would run; change nothing")
+    p.add_argument("--expect-plan", metavar="HASH", help="refuse to run unless the plan hash is HASH (from the dry run)")
+    p.add_argument("--skip-backup", action="store_true", help="no backup (refused where backup_required)")
+    p.add_argument("--run-log", type=Path, metavar="PATH",
+                   help="where to write the run log (default .orchestrator/runs/<run-id>.json)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,14 +113,27 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.command == "status":
         return commands.status(cfg, as_json=args.json, exit_code=args.exit_code)
-    if args.command == "up":
-        return commands.up(cfg, dry_run=args.dry_run)
-    if args.command == "rollback":
-        return commands.rollback(cfg, steps=args.steps, dry_run=args.dry_run)
+    if args.command in ("up", "rollback"):
+        request = Request(
+            action=args.command,
+            dry_run=args.dry_run,
+            steps=getattr(args, "steps", 1),
+            expect_plan=args.expect_plan,
+            skip_backup=args.skip_backup,
+            run_log=args.run_log,
+        )
+        return commands.up(cfg, request)
     if args.command == "new":
         return commands.new(cfg, args.name)
     if args.command == "dump":
         return commands.dump(cfg)
+    if args.command == "backups":
+        return commands.backups_list(cfg)
+    if args.command == "restore":
+        return commands.restore(cfg, args.backup, dry_run=args.dry_run, yes=args.yes,
+                                interactive=sys.stdin.isatty() and os.environ.get("CI") != "true")
+    if args.command == "history":
+        return commands.history(cfg, as_json=args.json)
     return commands.verify(cfg, url=args.url)
 
 

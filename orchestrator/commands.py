@@ -1,6 +1,7 @@
 """The verbs, one plain function each: ``status``, ``up``, ``rollback``, ``new``, ``dump``,
-``verify``.  Each takes a :class:`Config`, prints what it does and returns an exit code;
-failures are raised as :class:`OrchestratorError` for the CLI to map.
+``verify``, ``backups``, ``restore``, ``history``.  Each takes a :class:`Config`, prints
+what it does and returns an exit code; failures are raised as
+:class:`OrchestratorError` for the CLI to map.
 """
 
 from __future__ import annotations
@@ -12,43 +13,15 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import console, database, embedded, schema
+from . import backup, console, database, embedded, pipeline, schema
 from .config import Config
 from .database import Database
 from .dburl import DatabaseURL
-from .errors import MigrationFailed, UsageError
+from .engine import load_state, ms, open_database, run_plan
+from .errors import Refused, UsageError
 from .migrations import Migration, discover
-from .plan import Plan, State, down_plan, up_plan
-
-
-def target_url(config: Config) -> DatabaseURL:
-    """The environment's URL, or the embedded dev server (announced in one line)."""
-    env = config.environment
-    if env.url is not None:
-        return env.url
-    url = embedded.dev_url(config.state_dir)
-    console.note(
-        f"Using the embedded PostgreSQL in {config.state_dir.name}/pgdata "
-        f"(database {url.database}); set DATABASE_URL to use another server"
-    )
-    return url
-
-
-@contextmanager
-def open_database(config: Config, *, create: bool = False) -> Iterator[Database]:
-    """Connect to the environment's database; ``create`` makes it if missing (as ``dbmate up``)."""
-    url = target_url(config)
-    if create and not database.database_exists(url):
-        console.say(f"Creating: {url.database}")
-        database.create_database(url)
-    with Database(url, table=config.migrations_table) as db:
-        yield db
-
-
-def load_state(config: Config, db: Database) -> State:
-    """Parse every migration file first, so a bad file stops the run before any SQL."""
-    migrations = discover(config.migrations_dir)
-    return State(tuple(migrations), tuple(db.applied_versions()))
+from .pipeline import Request
+from .plan import Plan, State
 
 
 # -- status ---------------------------------------------------------------------------
@@ -91,79 +64,25 @@ def status_document(config: Config, state: State) -> dict:
     }
 
 
-# -- up / rollback --------------------------------------------------------------------
+# -- up / rollback (the deploy pipeline) --------------------------------------------
 
 
-def up(config: Config, *, dry_run: bool = False) -> int:
-    """Apply every pending migration, or print their SQL with ``--dry-run``."""
-    if dry_run:
-        with _read_only(config) as db:
-            state = load_state(config, db) if db else State(tuple(discover(config.migrations_dir)), ())
-        return _print_plan(up_plan(state))
-    with open_database(config, create=True) as db:
-        with db.lock(config.environment.lock_wait):
-            run_plan(db, up_plan(load_state(config, db)))  # read under the lock
-        _dump_if_configured(config, db)
-    return 0
+def up(config: Config, request: Request) -> int:
+    """``up`` or ``rollback`` through the pipeline (review, backup, apply, health, record).
+
+    In an environment with ``dump_schema`` (dev, by default) the schema file is written
+    afterwards, as ``dbmate up`` does.
+    """
+    code = pipeline.deploy(config, request)
+    if not request.dry_run:
+        _dump_if_configured(config)
+    return code
 
 
-def rollback(config: Config, *, steps: int = 1, dry_run: bool = False) -> int:
-    """Roll back the newest ``steps`` migrations, or print their down SQL."""
-    with open_database(config) as db:
-        plan = down_plan(load_state(config, db), steps)
-        if dry_run:
-            return _print_plan(plan)
-        with db.lock(config.environment.lock_wait):  # read again under the lock
-            plan = down_plan(load_state(config, db), steps)
-            for m in plan.migrations:
-                database.require_reversible(m)
-            run_plan(db, plan)
-        _dump_if_configured(config, db)
-    return 0
-
-
-@contextmanager
-def _read_only(config: Config) -> Iterator[Database | None]:
-    """A dry run never creates the database; with none there, everything is pending."""
-    url = target_url(config)
-    if not database.database_exists(url):
-        console.say(f"Database {url.database} does not exist yet: every migration is pending")
-        yield None
-        return
-    with Database(url, table=config.migrations_table) as db:
-        yield db
-
-
-def _print_plan(plan: Plan) -> int:
-    verb = "apply" if plan.direction == "up" else "roll back"
-    console.say(f"-- dry run: {len(plan.migrations)} migration(s) to {verb}; nothing is changed")
-    console.write(plan.render())
-    console.say(f"-- plan hash: {plan.hash}")
-    return 0
-
-
-def run_plan(db: Database, plan: Plan) -> list[tuple[str, float]]:
-    """Run a plan's migrations one by one, printing dbmate's progress lines."""
-    db.ensure_table()
-    done: list[tuple[str, float]] = []
-    verb, past = ("Applying", "Applied") if plan.direction == "up" else ("Rolling back", "Rolled back")
-    if not plan.migrations:
-        console.say("Nothing to do: no pending migrations" if plan.direction == "up" else "Nothing to roll back")
-    for m in plan.migrations:
-        console.say(f"{verb}: {m.filename}")
-        seconds = db.run(m, plan.direction)
-        console.say(f"{past}: {m.filename} in {_ms(seconds)}")
-        done.append((m.version, seconds))
-    return done
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"
-
-
-def _dump_if_configured(config: Config, db: Database) -> None:
+def _dump_if_configured(config: Config) -> None:
     if config.environment.dump_schema:
-        schema.write(config.schema_file, schema.dump(db))
+        with open_database(config) as db:
+            schema.write(config.schema_file, schema.dump(db))
         console.say(f"Writing: {_relative(config, config.schema_file)}")
 
 
@@ -281,6 +200,75 @@ def _verify_report(
         up_s, down_s = timings[(m.version, "up")], timings[(m.version, "down")]
         slow = max(up_s, down_s) > config.budget
         problems += slow
-        console.say(f"{'SLOW' if slow else 'ok  '} {m.filename}: up {_ms(up_s)}, down {_ms(down_s)}")
+        console.say(f"{'SLOW' if slow else 'ok  '} {m.filename}: up {ms(up_s)}, down {ms(down_s)}")
     console.say("verify: " + (f"FAILED ({problems} problem(s))" if problems else "passed"))
     return problems
+
+
+# -- backups / restore / history ------------------------------------------------------
+
+
+def _backup_store(config: Config) -> backup.Store:
+    env = config.environment
+    if not env.backup:
+        raise UsageError(
+            f"environment {env.name} has no backup store: set environments.{env.name}.backup in the config"
+        )
+    return backup.open_store(env.backup, root=config.root, sse=env.sse, kms_key_id=env.kms_key_id)
+
+
+def backups_list(config: Config) -> int:
+    """The environment's backups, newest first."""
+    store = _backup_store(config)
+    found = backup.list_backups(store, config.environment.name)
+    if not found:
+        console.say(f"No backups for {config.environment.name} in {store.describe()}")
+        return 0
+    console.say(f"{'created':20}  {'size':>12}  {'version':16}  {'run id':24}  backup")
+    for info in found:
+        console.say(
+            f"{info.created:20}  {info.size:>12}  {(info.schema_version or '-'):16}  {info.run_id:24}  {info.url}"
+        )
+    return 0
+
+
+def restore(config: Config, key_or_url: str, *, dry_run: bool = False, yes: bool = False,
+            interactive: bool = False) -> int:
+    """Verify a backup's checksum, then ``pg_restore --clean`` it under the migration lock."""
+    store = _backup_store(config)
+    info = backup.find_backup(store, key_or_url)
+    if dry_run:
+        with open_database(config) as db:
+            console.write(backup.restore(db.url, store, info, dry_run=True))
+        console.say(f"-- dry run: {info.url} would be restored into {config.environment.name}; nothing changed")
+        return 0
+    if not yes:
+        if not interactive:
+            raise Refused("restore replaces the database's contents: pass --yes (required in CI and without a terminal)")
+        answer = input(f"Restore {info.url} (taken {info.created}) into {config.environment.name}? "
+                       "This replaces its contents. Type 'yes': ")
+        if answer.strip().lower() != "yes":
+            raise Refused("restore not confirmed; nothing changed")
+    with open_database(config) as db, db.lock(config.environment.lock_wait):
+        console.say(f"Restoring {info.url} ({info.size} bytes, schema version {info.schema_version or '-'})")
+        backup.restore(db.url, store, info)
+        console.say(f"Restored: {config.environment.name} is at version {max(db.applied_versions(), default='(none)')}")
+    return 0
+
+
+def history(config: Config, *, as_json: bool = False) -> int:
+    """Past runs, from the run logs kept next to the backups."""
+    docs = pipeline.history_documents(_backup_store(config), config.environment.name)
+    if as_json:
+        console.write(json.dumps(docs, indent=2) + "\n")
+        return 0
+    if not docs:
+        console.say(f"No recorded runs for {config.environment.name}")
+    for d in docs:
+        plan = d.get("plan") or {}
+        console.say(
+            f"{d.get('started_at')}  {d.get('action'):8}  {d.get('outcome'):13}  "
+            f"{plan.get('from_version') or '-'} -> {plan.get('target_version') or '-'}  "
+            f"{d.get('actor') or '-'}  {d.get('run_id')}"
+        )
+    return 0

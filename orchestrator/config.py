@@ -39,6 +39,16 @@ def parse_duration(value: Any, source: str) -> float:
 
 
 @dataclass(frozen=True)
+class Health:
+    """How the app's health is judged: ``attempts`` requests, ``interval`` apart."""
+
+    url: str | None = None
+    attempts: int = 5
+    interval: float = 2.0
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
 class Environment:
     """One environment's settings; ``url`` is None where the embedded server is used."""
 
@@ -47,6 +57,14 @@ class Environment:
     url_source: str
     lock_wait: float = 60.0
     dump_schema: bool = False
+    backup: str | None = None
+    backup_required: bool = False
+    sse: str = "AES256"
+    kms_key_id: str | None = None
+    health: Health = field(default_factory=Health)
+    lock_timeout: float = 5.0
+    statement_timeout: float = 0.0
+    auto_rollback: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,25 @@ def _str(value: Any, source: str) -> str:
     return value
 
 
+def _attempts(value: Any, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"expected a whole number of 1 or more, got {value!r}", source=source)
+    return value
+
+
+def _http_url(value: Any, source: str) -> str:
+    from .health import validate_url  # noqa: PLC0415  (httpx only when a health URL is set)
+
+    return validate_url(_str(value, source), source=source)
+
+
+def _sse(value: Any, source: str) -> str:
+    if value not in SSE_MODES:
+        raise ConfigError(f"expected one of {', '.join(SSE_MODES)}, got {value!r}", source=source)
+    return value
+
+
+SSE_MODES = ("AES256", "aws:kms")
 TOP_KEYS = {
     "migrations_dir": _str,
     "schema_file": _str,
@@ -93,7 +130,19 @@ ENV_KEYS = {
     "url_env": _str,
     "lock_wait": parse_duration,
     "dump_schema": _bool,
+    "backup": _str,
+    "backup_required": _bool,
+    "sse": _sse,
+    "kms_key_id": _str,
+    "health_url": _http_url,
+    "health": dict,
+    "lock_timeout": parse_duration,
+    "statement_timeout": parse_duration,
+    "auto_rollback": _bool,
 }
+HEALTH_KEYS = {"attempts": _attempts, "interval": parse_duration, "timeout": parse_duration}
+PROTECTED = ("staging", "production")  # environments where a backup is required by default
+DEV_BACKUPS = ".orchestrator/backups"
 
 
 def read_env_files(root: Path) -> dict[str, str]:
@@ -203,7 +252,12 @@ def load(
         raise ConfigError(f"unknown environment {environment!r} (configured: {known})", source=shown)
     settings = _check(envs[environment] or {}, ENV_KEYS, f"{shown}: environments.{environment}")
     for name, other in envs.items():  # a typo in another environment is still a typo
-        _check(other or {}, ENV_KEYS, f"{shown}: environments.{name}")
+        checked = _check(other or {}, ENV_KEYS, f"{shown}: environments.{name}")
+        _check(checked.get("health", {}), HEALTH_KEYS, f"{shown}: environments.{name}.health")
+    health = _check(settings.get("health", {}), HEALTH_KEYS, f"{shown}: environments.{environment}.health")
+    backup = settings.get("backup") or (DEV_BACKUPS if environment == "dev" else None)
+    backup_required = settings.get("backup_required", environment in PROTECTED)
+
     db_url, source = resolve_url(environment, url, settings.get("url_env"), root)
     if db_url is None and environment != "dev":
         expected = settings.get("url_env") or f"{environment.upper()}_DATABASE_URL"
@@ -217,6 +271,19 @@ def load(
         url_source=source,
         lock_wait=settings.get("lock_wait", 60.0),
         dump_schema=not no_dump_schema and settings.get("dump_schema", environment == "dev"),
+        backup=backup,
+        backup_required=backup_required,
+        sse="aws:kms" if settings.get("kms_key_id") else settings.get("sse", "AES256"),
+        kms_key_id=settings.get("kms_key_id"),
+        health=Health(
+            url=settings.get("health_url"),
+            attempts=health.get("attempts", 5),
+            interval=health.get("interval", 2.0),
+            timeout=health.get("timeout", 5.0),
+        ),
+        lock_timeout=settings.get("lock_timeout", 5.0),
+        statement_timeout=settings.get("statement_timeout", 0.0),
+        auto_rollback=settings.get("auto_rollback", True),
     )
 
     def _path(flag: str | None, key: str, default: str) -> Path:

@@ -221,28 +221,29 @@ class Database:
             else sql.SQL("delete from {} where version = %s")
         ).format(self.table)
         start = time.monotonic()
-        if section.transaction:
-            try:
+        try:
+            if section.transaction:
                 with self.conn.transaction():
                     self._set_timeouts(timeouts, local=True)
                     for stmt in statements:
                         self._execute(migration, direction, stmt)
                     self.conn.execute(record, [migration.version])
-            except psycopg.OperationalError as exc:
-                if self.conn.closed or self.conn.broken:
-                    raise MigrationFailed(
-                        migration.path, direction, f"connection lost: {_message(exc)}"
-                    ) from None
-                raise
-        else:
-            self._set_timeouts(timeouts, local=False)
-            try:
-                for index, stmt in enumerate(statements):
-                    self._execute(migration, direction, stmt, done=index, total=len(statements))
-                self.conn.execute(record, [migration.version])
-            finally:
-                if not self.conn.closed and not self.conn.broken:
-                    self._set_timeouts(Timeouts(), local=False)
+            else:
+                self._set_timeouts(timeouts, local=False)
+                try:
+                    for index, stmt in enumerate(statements):
+                        self._execute(migration, direction, stmt, done=index, total=len(statements))
+                    self.conn.execute(record, [migration.version])
+                finally:
+                    if not self.conn.closed and not self.conn.broken:
+                        self._set_timeouts(Timeouts(), local=False)
+        except psycopg.Error as exc:  # bookkeeping or the connection, not a statement
+            lost = self.conn.closed or self.conn.broken
+            what = "connection lost" if lost else f"recording the version in {self.table_name} failed"
+            raise MigrationFailed(
+                migration.path, direction, f"{what}: {_message(exc)}",
+                partial=not section.transaction and bool(statements),
+            ) from None
         return time.monotonic() - start
 
     def _set_timeouts(self, timeouts: Timeouts, *, local: bool) -> None:
@@ -265,12 +266,13 @@ class Database:
                 message += f" (SQLSTATE {sqlstate})"
             if sqlstate == "25001" and section.transaction:
                 message += "; this statement cannot run in a transaction: add transaction:false to the marker"
-            if not section.transaction and done:
+            partial = not section.transaction and done > 0
+            if partial:
                 message += (
                     f"; {done} of {total} statements of this transaction:false section had "
                     "already run and stay applied"
                 )
-            raise MigrationFailed(migration.path, direction, message, line=line) from None
+            raise MigrationFailed(migration.path, direction, message, line=line, partial=partial) from None
 
 
 def require_reversible(migration: Migration) -> None:

@@ -17,15 +17,17 @@ EXIT_RESTORE = 3  # failed and not rolled back: restore needed
 
 
 class OrchestratorError(Exception):
-    """Base class; ``exit_code`` says how the CLI ends."""
+    """Base class; ``exit_code`` says how the CLI ends, ``outcome`` what the run log says."""
 
     exit_code = EXIT_FAILED
+    outcome = "failed"
 
 
 class UsageError(OrchestratorError):
     """Bad input or a refused request: nothing was changed."""
 
     exit_code = EXIT_USAGE
+    outcome = "refused"
 
 
 class ConfigError(UsageError):
@@ -55,6 +57,7 @@ class LockTimeout(OrchestratorError):
     """Another run holds the migration lock for this database."""
 
     exit_code = EXIT_USAGE
+    outcome = "refused"
 
 
 class MigrationFailed(OrchestratorError):
@@ -67,16 +70,46 @@ class MigrationFailed(OrchestratorError):
         message: str,
         *,
         line: int | None = None,
-        column: int | None = None,
+        partial: bool = False,
     ) -> None:
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {direction} failed: {message}")
         self.path = path
         self.direction = direction
         self.line = line
-        self.column = column
         self.detail = message
+        self.partial = partial  # a transaction:false section stopped half-way
 
 
 class ToolError(OrchestratorError):
     """An external program (pg_dump, pg_restore) failed or is missing."""
+
+
+class BackupError(OrchestratorError):
+    """A backup could not be made, stored, verified or restored.
+
+    Raised before any migration runs (so the deploy applies nothing) or before
+    ``pg_restore`` changes anything (its single transaction rolls back on failure):
+    exit code 1, the database is as it was.
+    """
+
+
+class BackupNotFound(UsageError):
+    """The named backup, or a text object of the store, does not exist or is incomplete."""
+
+
+class Refused(UsageError):
+    """The run was refused before anything changed (stale plan, unhealthy app, no backup)."""
+
+
+class RolledBack(OrchestratorError):
+    """The run failed and everything it applied was rolled back: the database is as before."""
+
+    outcome = "rolled_back"
+
+
+class NeedsRestore(OrchestratorError):
+    """The run failed and could not be rolled back: the backup must be restored."""
+
+    exit_code = EXIT_RESTORE
+    outcome = "needs_restore"

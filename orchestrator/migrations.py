@@ -20,16 +20,20 @@ import pglast
 
 from .errors import MigrationFileError
 
-FILENAME = re.compile(r"^(\d+).*\.sql$")
-UP_MARKER = re.compile(r"^--\s*migrate:up(?:[ \t]*$|\s+\S+)", re.M)
-DOWN_MARKER = re.compile(r"^--\s*migrate:down(?:[ \t]*$|\s+\S+)", re.M)
-_DIRECTIVE = re.compile(r"^--\s*migrate:(?:up|down)")
-_COMMENT_OR_BLANK = re.compile(r"^\s*(--.*)?$")
+# dbmate's regular expressions are Go's (RE2): \d is [0-9], \s is [\t\n\f\r ] (no Unicode
+# spaces, no \v), and $ without (?m) is the end of the text.
+_S, _NS = r"[\t\n\f\r ]", r"[^\t\n\f\r ]"
+FILENAME = re.compile(r"^([0-9]+).*\.sql\Z")
+UP_MARKER = re.compile(rf"^--{_S}*migrate:up(?:{_S}*$|{_S}+{_NS}+)", re.M)
+DOWN_MARKER = re.compile(rf"^--{_S}*migrate:down(?:{_S}*$|{_S}+{_NS}+)", re.M)
+_DIRECTIVE = re.compile(rf"^--{_S}*migrate:(?:up|down)")
+_COMMENT_OR_BLANK = re.compile(rf"^{_S}*(--.*)?$")
 _LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
 _TX_CONTROL = re.compile(
-    r"^(?:begin|start\s+transaction|commit|end)(?:\s+(?:work|transaction))?\b", re.I
+    r"^(?:begin|start\s+transaction|commit|end)(?:\s+(?:work|transaction))?\b(?!\s+prepared\b)", re.I
 )
 _TX_ABORT = re.compile(r"^(?:rollback|abort)\b(?!\s+(?:to|prepared)\b)", re.I)
+_COMMENT_TOKENS = ("SQL_COMMENT", "C_COMMENT")
 OPTIONS = {"transaction": ("true", "false")}
 
 
@@ -150,6 +154,55 @@ def _section(text: str, start: int, end: int, filename: str) -> Section:
     )
 
 
+def _scanner_slices(sql: str) -> list[slice]:
+    """Statement slices of text the parser rejects, from the scanner alone.
+
+    libpg_query's scanner split drops a statement without any keyword (``SELEC 1;``)
+    and raises on a quote or comment left open: a broken statement would silently not
+    run.  Here every token outside a comment belongs to a statement, so the server sees
+    it and reports the error; a statement left open runs to the end of the text.
+    """
+    cut = None
+    try:
+        tokens = pglast.parser.scan(sql)
+    except pglast.parser.ParseError as exc:
+        cut = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+        try:
+            tokens = pglast.parser.scan(sql[:cut])
+        except pglast.parser.ParseError:
+            cut, tokens = 0, []
+    # libpg_query's statements (it knows about parentheses), plus what it dropped
+    known = list(pglast.split(sql if cut is None else sql[:cut], with_parser=False, only_slices=True))
+    groups: list[list[int]] = []  # [start, stop] of each statement's tokens
+    key: tuple[str, int] | None = None
+    gap = index = 0
+    for tok in tokens:
+        if tok.name in _COMMENT_TOKENS:
+            continue
+        while index < len(known) and known[index].stop <= tok.start:
+            index += 1
+        if index < len(known) and known[index].start <= tok.start:
+            this = ("known", index)
+        elif tok.name == "ASCII_59":
+            key = None
+            gap += 1
+            continue
+        else:
+            this = ("dropped", gap)
+        if this != key:
+            if key is not None and key[0] == "dropped":
+                gap += 1
+            groups.append([tok.start, tok.end + 1])
+            key = this
+        groups[-1][1] = tok.end + 1
+    if cut is not None:
+        if key is not None:  # the last statement is the one left open
+            groups[-1][1] = len(sql)
+        else:
+            groups.append([cut, len(sql)])
+    return [slice(a, b) for a, b in groups]
+
+
 def split_statements(sql: str) -> list[Statement]:
     """Split SQL into statements with the PostgreSQL parser (pglast / libpq_query).
 
@@ -159,7 +212,7 @@ def split_statements(sql: str) -> list[Statement]:
     try:
         slices = pglast.split(sql, with_parser=True, only_slices=True)
     except pglast.parser.ParseError:
-        slices = pglast.split(sql, with_parser=False, only_slices=True)
+        slices = _scanner_slices(sql)
     statements = []
     for piece in slices:
         start = piece.start

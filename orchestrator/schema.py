@@ -34,6 +34,15 @@ def _supports_restrict_key(version: tuple[int, int]) -> bool:
     )
 
 
+# Go's unicode.IsSpace, which dbmate trims lines with: Python's str.isspace() also takes
+# U+001C..U+001F (file/group/record/unit separators), Go does not.
+GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
 def trim_leading_comments(text: str) -> str:
     """dbmate's ``TrimLeadingSQLComments``: drop the header, rstrip every line."""
     out: list[str] = []
@@ -46,7 +55,7 @@ def trim_leading_comments(text: str) -> str:
         if preamble and (line == "" or line.startswith("--")):
             continue
         preamble = False
-        out.append(line.rstrip() + "\n")
+        out.append(line.rstrip(GO_SPACE) + "\n")
     return "".join(out)
 
 

@@ -94,9 +94,9 @@ def test_flapping_app_becomes_healthy_on_the_third_attempt(app_schema, health_ap
 def test_interval_separates_attempts(app_schema, health_app):
     health_app.fail_next(2)
     start = time.monotonic()
-    result = probe_http(health_app.url, HealthPolicy(attempts=3, interval=0.3, timeout=3))
+    result = probe_http(health_app.url, HealthPolicy(attempts=3, interval=0.15, timeout=3))
     assert result.healthy
-    assert time.monotonic() - start >= 0.55  # two waits of 0.3 s
+    assert time.monotonic() - start >= 0.28  # two waits of 0.15 s
 
 
 def test_hanging_endpoint_is_cut_off_by_the_request_timeout(app_schema, health_app):

@@ -1,0 +1,85 @@
+"""The migration engine shared by every command: which database, what state, run a plan.
+
+``commands`` (the plain verbs) and ``pipeline`` (the guarded deploy) both stand on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from . import console, database, embedded
+from .config import Config
+from .database import Database, Timeouts
+from .dburl import DatabaseURL
+from .migrations import Migration, discover
+from .plan import Plan, State
+
+
+def target_url(config: Config) -> DatabaseURL:
+    """The environment's URL, or the embedded dev server (announced in one line)."""
+    env = config.environment
+    if env.url is not None:
+        return env.url
+    url = embedded.dev_url(config.state_dir)
+    console.note(
+        f"Using the embedded PostgreSQL in {config.state_dir.name}/pgdata "
+        f"(database {url.database}); set DATABASE_URL to use another server"
+    )
+    return url
+
+
+@contextmanager
+def open_database(config: Config, *, create: bool = False) -> Iterator[Database]:
+    """Connect to the environment's database; ``create`` makes it if missing (as ``dbmate up``)."""
+    url = target_url(config)
+    if create and not database.database_exists(url):
+        console.say(f"Creating: {url.database}")
+        database.create_database(url)
+    with Database(url, table=config.migrations_table) as db:
+        yield db
+
+
+@contextmanager
+def open_existing(config: Config) -> Iterator[Database | None]:
+    """The database if it exists, else None: a dry run must not create it."""
+    url = target_url(config)
+    if not database.database_exists(url):
+        console.say(f"Database {url.database} does not exist yet: every migration is pending")
+        yield None
+        return
+    with Database(url, table=config.migrations_table) as db:
+        yield db
+
+
+def load_state(config: Config, db: Database | None) -> State:
+    """Parse every migration file first, so a bad file stops the run before any SQL."""
+    migrations = discover(config.migrations_dir)
+    return State(tuple(migrations), tuple(db.applied_versions()) if db else ())
+
+
+def run_plan(
+    db: Database,
+    plan: Plan,
+    timeouts: Timeouts = Timeouts(),
+    on_done: Callable[[Migration, float], None] | None = None,
+) -> list[tuple[str, float]]:
+    """Run a plan's migrations one by one, printing dbmate's progress lines."""
+    db.ensure_table()
+    done: list[tuple[str, float]] = []
+    verb, past = ("Applying", "Applied") if plan.direction == "up" else ("Rolling back", "Rolled back")
+    if not plan.migrations:
+        console.say("Nothing to do: no pending migrations" if plan.direction == "up" else "Nothing to roll back")
+    for m in plan.migrations:
+        console.say(f"{verb}: {m.filename}")
+        seconds = db.run(m, plan.direction, timeouts)
+        console.say(f"{past}: {m.filename} in {ms(seconds)}")
+        done.append((m.version, seconds))
+        if on_done is not None:
+            on_done(m, seconds)
+    return done
+
+
+def ms(seconds: float) -> str:
+    """A duration as a person reads it."""
+    return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"

@@ -1,0 +1,362 @@
+"""The deploy pipeline, in the guide's order: review, backup, apply, health, rollback, record.
+
+:func:`deploy` reads top to bottom as that sequence.  Each step is a function of the
+:class:`Run` that records what it did in the run log; the edges (SQL, pg_dump, S3,
+HTTP) live in their own modules.  A failure after anything changed ends in exactly one
+of two ways: every migration this run changed is undone (exit 1, ``rolled_back``), or,
+if that is impossible, the run stops and prints the restore command for its backup
+(exit 3, ``needs_restore``).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import backup, console, database, health
+from .config import Config
+from .database import Database, Timeouts
+from .engine import ms, load_state, open_database, open_existing
+from .errors import MigrationFailed, NeedsRestore, OrchestratorError, Refused, RolledBack
+from .migrations import Migration
+from .plan import Plan, down_plan, up_plan
+from .runlog import RunLog
+
+OPPOSITE = {"up": "down", "down": "up"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for."""
+
+    action: str  # "up" or "rollback"
+    dry_run: bool = False
+    steps: int = 1
+    expect_plan: str | None = None
+    skip_backup: bool = False
+    run_log: Path | None = None
+
+
+@dataclass
+class Run:
+    """One run's state as it moves through the steps."""
+
+    config: Config
+    request: Request
+    log: RunLog
+    db: Database | None = None
+    plan: Plan | None = None
+    store: backup.Store | None = None
+    backup: backup.BackupInfo | None = None
+    changed: list[Migration] = field(default_factory=list)  # in the order they ran
+
+    @property
+    def env(self):  # noqa: ANN201  (config.Environment)
+        return self.config.environment
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return Timeouts(lock=_pg_ms(self.env.lock_timeout), statement=_pg_ms(self.env.statement_timeout))
+
+
+class _Unhealthy(Exception):
+    """Health did not recover within its retries (handled inside the pipeline)."""
+
+
+def deploy(config: Config, request: Request) -> int:
+    """Run the pipeline; the run log is written whatever happens."""
+    run = Run(config, request, RunLog(config.environment.name, request.action, request.dry_run))
+    outcome, code, error = "failed", 1, "crashed"
+    try:
+        with ExitStack() as stack:
+            review(run, stack)
+            if not request.dry_run and run.plan and run.plan.migrations:
+                take_backup(run)
+                try:
+                    apply(run)
+                    check_health(run)
+                except (MigrationFailed, _Unhealthy) as exc:
+                    roll_back(run, str(exc), partial=getattr(exc, "partial", False))
+        outcome, code, error = ("dry_run" if request.dry_run else "success"), 0, None
+    except OrchestratorError as exc:
+        outcome, code, error = exc.outcome, exc.exit_code, str(exc)
+        raise
+    except BaseException as exc:
+        error = f"crashed: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        record(run, outcome, code, error)
+    return 0
+
+
+# -- 1. review --------------------------------------------------------------------------
+
+
+def review(run: Run, stack: ExitStack) -> None:
+    """Compute and print the plan; refuse before anything changes if it cannot go on."""
+    step = run.log.step("review")
+    env, request = run.env, run.request
+    with console.group(f"Review: {request.action} on {env.name}"):
+        _check_backup_policy(run)
+        if request.dry_run:
+            run.db = stack.enter_context(open_existing(run.config))
+        else:
+            run.db = stack.enter_context(open_database(run.config, create=request.action == "up"))
+            stack.enter_context(run.db.lock(env.lock_wait))  # held until the run is recorded
+        state = load_state(run.config, run.db)
+        plan = up_plan(state) if request.action == "up" else down_plan(state, request.steps)
+        run.plan = plan
+        run.log.plan = plan_document(plan)
+        _print_plan(plan, request.dry_run)
+        if request.expect_plan and request.expect_plan != plan.hash:
+            raise Refused(
+                f"the plan changed since it was reviewed: expected {request.expect_plan}, "
+                f"now {plan.hash}; review the new plan (--dry-run) and try again"
+            )
+        if plan.direction == "down":
+            for m in plan.migrations:
+                database.require_reversible(m)
+        if plan.migrations and run.db is not None and env.health.url:
+            result = _health_check(run, plan.from_version, "before")
+            if not result.healthy:
+                step.end("failed", healthy_before=False)
+                raise Refused(
+                    f"the app is unhealthy before anything changed ({result.summary()}); "
+                    "nothing was applied, since a later rollback could not be judged"
+                )
+    step.end("ok", pending=len(plan.migrations), plan_hash=plan.hash)
+
+
+def _check_backup_policy(run: Run) -> None:
+    env = run.env
+    if run.request.skip_backup and env.backup_required:
+        raise Refused(f"--skip-backup is refused: environment {env.name} requires a backup (backup_required)")
+    if env.backup_required and not env.backup:
+        raise Refused(
+            f"environment {env.name} requires a backup but has no backup store: set "
+            f"environments.{env.name}.backup (s3://bucket/prefix or a directory) in the config"
+        )
+
+
+def plan_document(plan: Plan) -> dict:
+    """The plan as the run log records it, SQL included."""
+    return {
+        "direction": plan.direction,
+        "hash": plan.hash,
+        "from_version": plan.from_version,
+        "target_version": plan.target_version,
+        "migrations": [
+            {
+                "version": m.version,
+                "file": str(m.path),
+                "checksum": m.checksum,
+                "transaction": m.section(plan.direction).transaction,
+                "sql": m.section(plan.direction).sql,
+            }
+            for m in plan.migrations
+        ],
+    }
+
+
+def _print_plan(plan: Plan, dry_run: bool) -> None:
+    verb = "apply" if plan.direction == "up" else "roll back"
+    tail = "; dry run, nothing is changed" if dry_run else ""
+    console.say(f"Plan: {len(plan.migrations)} migration(s) to {verb}, "
+                f"from version {plan.from_version or '(none)'} to {plan.target_version or '(none)'}{tail}")
+    if plan.migrations:
+        console.write(plan.render())
+    console.say(f"Plan hash: {plan.hash}")
+
+
+# -- 2. backup --------------------------------------------------------------------------
+
+
+def take_backup(run: Run) -> None:
+    """pg_dump streamed into the store and verified; if it fails, nothing is applied."""
+    step = run.log.step("backup")
+    env = run.env
+    if run.request.skip_backup or not env.backup:
+        why = "--skip-backup" if run.request.skip_backup else "no backup store configured"
+        console.warn(f"no backup taken ({why})")
+        step.end("skipped", reason=why)
+        return
+    assert run.db is not None and run.plan is not None
+    with console.group(f"Backup to {env.backup}"):
+        run.store = _store(run)
+        info = backup.create_backup(
+            run.db.url,
+            run.store,
+            environment=env.name,
+            run_id=run.log.run_id,
+            schema_version=run.plan.from_version,
+            progress=_progress,
+        )
+        run.backup = info
+        run.log.backup = asdict(info)
+        console.say(f"Backup verified: {info.url} ({info.size} bytes, sha256 {info.sha256[:12]}…, {info.seconds:.1f}s)")
+    step.end("ok", url=info.url, size=info.size)
+
+
+def _store(run: Run) -> backup.Store:
+    env = run.env
+    return backup.open_store(env.backup, root=run.config.root, sse=env.sse, kms_key_id=env.kms_key_id)
+
+
+def _progress(size: int, seconds: float) -> None:
+    rate = size / seconds / 2**20 if seconds > 0 else 0.0
+    console.say(f"backup: {size / 2**20:.1f} MiB in {seconds:.0f}s ({rate:.1f} MiB/s)")
+
+
+# -- 3. apply ---------------------------------------------------------------------------
+
+
+def apply(run: Run) -> None:
+    """The plan's migrations, one by one, each with the environment's timeouts."""
+    step = run.log.step("apply")
+    assert run.db is not None and run.plan is not None
+    plan = run.plan
+    with console.group(f"Apply: {len(plan.migrations)} migration(s) {plan.direction}"):
+        run.db.ensure_table()
+        try:
+            for m in plan.migrations:
+                _run_one(run, m, plan.direction)
+        except MigrationFailed as exc:
+            step.end("failed", error=str(exc))
+            console.annotate("error", exc.detail, file=_relative(run, exc.path), line=exc.line,
+                             title=f"migration {exc.direction} failed")
+            raise
+    step.end("ok", count=len(plan.migrations))
+
+
+def _run_one(run: Run, m: Migration, direction: str) -> None:
+    assert run.db is not None
+    verb, past = ("Applying", "Applied") if direction == "up" else ("Rolling back", "Rolled back")
+    console.say(f"{verb}: {m.filename}")
+    try:
+        seconds = run.db.run(m, direction, run.timeouts)
+    except MigrationFailed as exc:
+        run.log.migration(m.version, m.filename, direction, None, "failed", str(exc))
+        raise
+    run.log.migration(m.version, m.filename, direction, seconds, "applied" if direction == "up" else "reverted")
+    run.changed.append(m)
+    console.say(f"{past}: {m.filename} in {ms(seconds)}")
+
+
+# -- 4. health --------------------------------------------------------------------------
+
+
+def check_health(run: Run) -> None:
+    """The database probe and the app's /health/db; unhealthy starts the rollback."""
+    step = run.log.step("health")
+    assert run.plan is not None
+    result = _health_check(run, run.plan.target_version, "after")
+    if not result.healthy:
+        step.end("failed", summary=result.summary())
+        raise _Unhealthy(f"health check failed after the migrations: {result.summary()}")
+    step.end("ok", summary=result.summary())
+
+
+def _health_check(run: Run, expected: str | None, phase: str) -> health.HealthResult:
+    assert run.db is not None
+    env = run.env
+    policy = health.HealthPolicy(attempts=env.health.attempts, interval=env.health.interval,
+                                 timeout=env.health.timeout)
+    with console.group(f"Health ({phase.replace('_', ' ')})"):
+        result = health.check(
+            env.health.url,
+            health.database_probe(run.db, expected, table=run.config.migrations_table),
+            policy,
+            on_attempt=lambda a: console.say(f"health: {a.describe()}"),
+        )
+    run.log.health[phase] = [a.to_dict() for a in result.attempts]
+    return result
+
+
+# -- 5. rollback ------------------------------------------------------------------------
+
+
+def roll_back(run: Run, reason: str, *, partial: bool = False) -> None:
+    """Undo exactly what this run changed, newest first; otherwise, say how to restore."""
+    step = run.log.step("rollback")
+    undo = list(reversed(run.changed))
+    direction = OPPOSITE[run.plan.direction] if run.plan else "down"
+    names = [m.filename for m in undo]
+    run.log.rollback = {"reason": reason, "migrations": names, "result": "running"}
+    if partial:
+        _needs_restore(run, step, f"{reason}; a transaction:false migration stopped half-way")
+    if not run.env.auto_rollback:
+        _needs_restore(run, step, f"{reason}; automatic rollback is off (auto_rollback: false)")
+    with console.group(f"Rollback: {len(undo)} migration(s), because {reason}"):
+        for m in undo:
+            if direction == "down" and m.down.is_empty:
+                _needs_restore(run, step, f"{reason}; {m.filename} has no down section")
+            try:
+                _run_one(run, m, direction)
+            except MigrationFailed as exc:
+                _needs_restore(run, step, f"{reason}; rolling back failed: {exc}")
+    run.log.rollback["result"] = "ok"
+    step.end("ok", migrations=names)
+    if undo and (run.env.health.url or run.plan):
+        after = _health_check(run, run.plan.from_version if run.plan else None, "after_rollback")
+        run.log.rollback["healthy_after"] = after.healthy
+    raise RolledBack(f"{reason}; rolled back {len(undo)} migration(s): the database is as before the run")
+
+
+def _needs_restore(run: Run, step, why: str) -> None:  # noqa: ANN001
+    run.log.rollback = {**(run.log.rollback or {}), "result": "failed"}
+    step.end("failed", error=why)
+    if run.backup is not None:
+        command = f"orchestrator restore -e {run.env.name} --backup {run.backup.url} --yes"
+        run.log.restore_command = command
+        raise NeedsRestore(f"{why}. The database needs a restore from this run's backup:\n  {command}")
+    raise NeedsRestore(f"{why}. No backup was taken by this run: restore from your own backups")
+
+
+# -- 6. record --------------------------------------------------------------------------
+
+
+def record(run: Run, outcome: str, code: int, error: str | None) -> None:
+    """Write the run log and its summary, and keep a copy next to the backup."""
+    step = run.log.step("record")
+    log = run.log
+    path = run.request.run_log or run.config.state_dir / "runs" / f"{log.run_id}.json"
+    step.end("ok", path=str(path))
+    log.finish(outcome, code, error)
+    if not run.request.dry_run and run.env.backup:
+        try:
+            store = run.store or _store(run)
+            name = (backup.sibling(run.backup.key, ".run.json") if run.backup
+                    else f"{run.env.name}/{log.run_id}.run.json")
+            step.details["stored"] = store.url_for(name)
+            store.put_text(name, log.to_json())
+        except OrchestratorError as exc:
+            step.details.pop("stored", None)
+            step.end("failed", error=f"the run log could not be stored: {exc}")
+            console.warn(f"the run log could not be stored next to the backup: {exc}")
+    json_path, md_path = log.write(path)
+    console.say(f"Run log: {json_path} (summary {md_path.name}); outcome {outcome}")
+
+
+def _relative(run: Run, path: Path) -> str:
+    """A path as GitHub wants it in annotations: relative to the repository."""
+    try:
+        return str(path.resolve().relative_to(run.config.root))
+    except ValueError:
+        return str(path)
+
+
+def _pg_ms(seconds: float) -> str:
+    return f"{int(seconds * 1000)}ms"
+
+
+def history_documents(store: backup.Store, environment: str) -> list[dict]:
+    """Past runs' logs from the store, newest first."""
+    docs = []
+    for name in store.list_texts(".run.json", under=environment):
+        try:
+            docs.append(json.loads(store.get_text(name)))
+        except (OrchestratorError, ValueError):
+            console.warn(f"unreadable run log {name}")
+    return sorted(docs, key=lambda d: d.get("started_at") or "", reverse=True)

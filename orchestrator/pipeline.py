@@ -324,7 +324,10 @@ def record(run: Run, outcome: str, code: int, error: str | None) -> None:
     path = run.request.run_log or run.config.state_dir / "runs" / f"{log.run_id}.json"
     step.end("ok", path=str(path))
     log.finish(outcome, code, error)
-    if not run.request.dry_run and run.env.backup:
+    store_failed = log.steps["backup"].status == "failed"  # no point trying the same store again
+    if store_failed:
+        step.details["stored"] = None
+    elif not run.request.dry_run and run.env.backup:
         try:
             store = run.store or _store(run)
             name = (backup.sibling(run.backup.key, ".run.json") if run.backup

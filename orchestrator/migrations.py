@@ -33,7 +33,6 @@ _TX_CONTROL = re.compile(
     r"^(?:begin|start\s+transaction|commit|end)(?:\s+(?:work|transaction))?\b(?!\s+prepared\b)", re.I
 )
 _TX_ABORT = re.compile(r"^(?:rollback|abort)\b(?!\s+(?:to|prepared)\b)", re.I)
-_COMMENT_TOKENS = ("SQL_COMMENT", "C_COMMENT")
 OPTIONS = {"transaction": ("true", "false")}
 
 
@@ -43,6 +42,7 @@ class Statement:
 
     text: str
     offset: int
+    whole: bool = False  # the section did not parse and is sent as it is
 
 
 @dataclass(frozen=True)
@@ -154,65 +154,20 @@ def _section(text: str, start: int, end: int, filename: str) -> Section:
     )
 
 
-def _scanner_slices(sql: str) -> list[slice]:
-    """Statement slices of text the parser rejects, from the scanner alone.
-
-    libpg_query's scanner split drops a statement without any keyword (``SELEC 1;``)
-    and raises on a quote or comment left open: a broken statement would silently not
-    run.  Here every token outside a comment belongs to a statement, so the server sees
-    it and reports the error; a statement left open runs to the end of the text.
-    """
-    cut = None
-    try:
-        tokens = pglast.parser.scan(sql)
-    except pglast.parser.ParseError as exc:
-        cut = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
-        try:
-            tokens = pglast.parser.scan(sql[:cut])
-        except pglast.parser.ParseError:
-            cut, tokens = 0, []
-    # libpg_query's statements (it knows about parentheses), plus what it dropped
-    known = list(pglast.split(sql if cut is None else sql[:cut], with_parser=False, only_slices=True))
-    groups: list[list[int]] = []  # [start, stop] of each statement's tokens
-    key: tuple[str, int] | None = None
-    gap = index = 0
-    for tok in tokens:
-        if tok.name in _COMMENT_TOKENS:
-            continue
-        while index < len(known) and known[index].stop <= tok.start:
-            index += 1
-        if index < len(known) and known[index].start <= tok.start:
-            this = ("known", index)
-        elif tok.name == "ASCII_59":
-            key = None
-            gap += 1
-            continue
-        else:
-            this = ("dropped", gap)
-        if this != key:
-            if key is not None and key[0] == "dropped":
-                gap += 1
-            groups.append([tok.start, tok.end + 1])
-            key = this
-        groups[-1][1] = tok.end + 1
-    if cut is not None:
-        if key is not None:  # the last statement is the one left open
-            groups[-1][1] = len(sql)
-        else:
-            groups.append([cut, len(sql)])
-    return [slice(a, b) for a, b in groups]
-
-
 def split_statements(sql: str) -> list[Statement]:
-    """Split SQL into statements with the PostgreSQL parser (pglast / libpq_query).
+    """Split SQL into statements with the PostgreSQL parser (pglast / libpg_query).
 
-    If the text does not parse, the scanner alone splits it, so a syntax error is
-    reported by the server for the right statement rather than hiding the others.
+    Text the parser rejects comes back whole, as one statement marked ``whole``: the
+    server parses a multi-statement query completely before running any of it, so it
+    fails at the syntax error, with the error's position, and runs nothing.
     """
     try:
         slices = pglast.split(sql, with_parser=True, only_slices=True)
     except pglast.parser.ParseError:
-        slices = _scanner_slices(sql)
+        skip = _LEADING_NOISE.match(sql)
+        start = skip.end() if skip else 0
+        text = sql[start:].rstrip()
+        return [Statement(text=text, offset=start, whole=True)] if text else []
     statements = []
     for piece in slices:
         start = piece.start
@@ -238,6 +193,9 @@ def executable_statements(section: Section, filename: str) -> list[Statement]:
         return statements
     kept = []
     for stmt in statements:
+        if stmt.whole:
+            kept.append(stmt)
+            continue
         if _TX_CONTROL.match(stmt.text):
             continue
         if _TX_ABORT.match(stmt.text):

@@ -62,6 +62,11 @@ MARKERS = {
     "down transaction:false": (
         f"-- migrate:up\n{UP}\n-- migrate:down transaction:false\n{DOWN}", 1, 4, True, False, {},
     ),
+    # Windows line endings, and the down section left empty: the last marker ends in \r\n
+    "CRLF, empty down at the end": ("-- migrate:up\r\nCREATE TABLE a (id int);\r\n-- migrate:down\r\n", 1, 3, True, True, {}),
+    "CRLF, blank lines after down": (
+        "-- migrate:up\r\nCREATE TABLE a (id int);\r\n-- migrate:down  \r\n\r\n", 1, 3, True, True, {},
+    ),
     "CRLF line endings": (
         "-- migrate:up\r\nCREATE TABLE a (id int);\r\n-- migrate:down\r\nDROP TABLE a;\r\n",
         1, 3, True, True, {},
@@ -102,6 +107,8 @@ MALFORMED = {
     "no up marker": (f"{UP}-- migrate:down\n{DOWN}", 1, "no '-- migrate:up' marker"),
     "misspelled up marker": (f"-- migrate:upp\n{UP}-- migrate:down\n", 1, "no '-- migrate:up' marker"),
     "indented up marker": (f"  -- migrate:up\n{UP}-- migrate:down\n", 1, "no '-- migrate:up' marker"),
+    # dbmate's \s is ASCII: a no-break space does not separate the marker from anything
+    "no-break space after up": (f"-- migrate:up\u00a0\n{UP}-- migrate:down\n", 1, "no '-- migrate:up' marker"),
     "statement on line 1": (f"SELECT 1;\n-- migrate:up\n{UP}-- migrate:down\n", 1, "statements before"),
     "statement after comments": (
         f"-- header\n\nSELECT 1;\n-- migrate:up\n{UP}-- migrate:down\n", 3, "statements before",
@@ -230,8 +237,10 @@ SPLITS = {
     # a comment that ends a statement stays with it (the server ignores it)
     "semicolon in a comment": ("SELECT 1 -- a; b\n; SELECT 2;", ["SELECT 1 -- a; b", "SELECT 2"]),
     "function body in $$": (
-        "CREATE FUNCTION f() RETURNS trigger AS $$\nBEGIN\n  NEW.x = 1;\n  RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\n"
-        "SELECT 2;",
+        (
+            "CREATE FUNCTION f() RETURNS trigger AS $$\nBEGIN\n  NEW.x = 1;\n  RETURN NEW;\nEND;\n"
+            "$$ LANGUAGE plpgsql;\nSELECT 2;"
+        ),
         [
             "CREATE FUNCTION f() RETURNS trigger AS $$\nBEGIN\n  NEW.x = 1;\n  RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql",
             "SELECT 2",
@@ -253,14 +262,6 @@ SPLITS = {
     "non-ASCII text": ("-- café ☕\nINSERT INTO t VALUES ('é'); SELECT 'ü';", ["INSERT INTO t VALUES ('é')", "SELECT 'ü'"]),
     # text the parser rejects is still split, and every statement is kept, so that the
     # server runs the ones before the error and reports the error itself
-    "syntax error": ("CREATE TABLE a (id int,);\nSELECT 2;", ["CREATE TABLE a (id int,)", "SELECT 2"]),
-    "misspelled keyword": ("CREATE TABLE a (id int);\nSELEC 1;\nSELECT 2;", ["CREATE TABLE a (id int)", "SELEC 1", "SELECT 2"]),
-    "statement with no keyword": ("SELECT 1; foo; SELECT 2; bar", ["SELECT 1", "foo", "SELECT 2", "bar"]),
-    "broken, nested comment": ("SELEC 1;\n/* a /* b */ c */ SELECT 2;", ["SELEC 1", "SELECT 2"]),
-    "unterminated string": ("SELECT 1;\nINSERT INTO t VALUES ('x);\n", ["SELECT 1", "INSERT INTO t VALUES ('x);"]),
-    "unterminated dollar quote": ("SELECT 1; DO $$ BEGIN", ["SELECT 1", "DO $$ BEGIN"]),
-    "unterminated comment": ("SELECT 1; /* open", ["SELECT 1", "/* open"]),
-    "unterminated identifier": ('SELECT "abc', ['SELECT "abc']),
 }
 
 
@@ -271,12 +272,25 @@ def test_split_statements(sql, expected):
     assert all(sql[s.offset : s.offset + len(s.text)] == s.text for s in stmts)
 
 
-def test_broken_section_keeps_the_line_of_each_statement():
-    up, _ = parse_migration("-- migrate:up\nCREATE TABLE a (id int);\n\nSELEC 1;\n-- migrate:down\n", "m.sql")
-    assert [(s.text, up.line_of(s.offset)) for s in executable_statements(up, "m.sql")] == [
-        ("CREATE TABLE a (id int)", 2),
-        ("SELEC 1", 4),
-    ]
+BROKEN = {
+    "syntax error": "CREATE TABLE a (id int,);\nSELECT 2;",
+    "misspelled keyword": "CREATE TABLE a (id int);\nSELEC 1;\nSELECT 2;",
+    "statement with no keyword": "SELECT 1; foo; SELECT 2; bar",
+    "broken, nested comment": "SELEC 1;\n/* a /* b */ c */ SELECT 2;",
+    "unterminated string": "SELECT 1;\nINSERT INTO t VALUES ('x);",
+    "unterminated dollar quote": "SELECT 1; DO $$ BEGIN",
+    "unterminated comment": "SELECT 1; /* open",
+    "unterminated identifier": 'SELECT "abc',
+    "starts with BEGIN": "BEGIN;\nSELEC 1;\nCOMMIT;",
+}
+
+
+@pytest.mark.parametrize("sql", list(BROKEN.values()), ids=list(BROKEN))
+def test_text_that_does_not_parse_is_sent_whole(sql):
+    """The server parses the whole query before running any of it: it fails at the error, runs nothing."""
+    up, _ = parse_migration(f"-- migrate:up\n-- why\n{sql}\n-- migrate:down\n", "m.sql")
+    stmts = executable_statements(up, "m.sql")
+    assert [(s.text, s.whole, up.line_of(s.offset)) for s in stmts] == [(sql, True, 3)]
 
 
 # -- transaction control --------------------------------------------------------------
@@ -409,6 +423,7 @@ def test_files_dbmate_ignores_are_ignored(tmp_path: Path):
             "_0004_x.sql",
             ".0005_hidden.sql",
             "v0006_x.sql",
+            "\u0661\u0662_arabic_indic_digits.sql",  # dbmate's \d is [0-9]
             "0007_x.sql.bak",  # not .sql at the end
             "0008_x.SQL",  # dbmate's pattern is case-sensitive
             "0009_x.txt",

@@ -9,6 +9,7 @@ transaction together with its ``schema_migrations`` row.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -266,6 +267,7 @@ class Database:
                 message += f" (SQLSTATE {sqlstate})"
             if sqlstate == "25001" and section.transaction:
                 message += "; this statement cannot run in a transaction: add transaction:false to the marker"
+            message += _hint(message)
             partial = not section.transaction and done > 0
             if partial:
                 message += (
@@ -273,6 +275,24 @@ class Database:
                     "already run and stay applied"
                 )
             raise MigrationFailed(migration.path, direction, message, line=line, partial=partial) from None
+
+
+_UUID_HINT = (
+    "; use the built-in gen_random_uuid() (PostgreSQL 13+) instead of uuid_generate_v4() and drop the "
+    "CREATE EXTENSION (the embedded PostgreSQL ships most contrib extensions, but not pgcrypto or "
+    "uuid-ossp), or point DATABASE_URL at a server that has the extension"
+)
+
+
+def _hint(message: str) -> str:
+    """What to do about errors that a missing extension causes."""
+    if re.search(r'extension "(uuid-ossp|pgcrypto)" is not available|uuid_generate_v\d\(\) does not exist', message):
+        return _UUID_HINT
+    missing = re.search(r'extension "([^"]+)" is not available', message)
+    if missing:
+        return (f"; this server does not have the {missing[1]} extension installed: install it there, or "
+                "point DATABASE_URL at a server that has it")
+    return ""
 
 
 def require_reversible(migration: Migration) -> None:

@@ -248,3 +248,12 @@ def test_right_password_works_and_is_never_printed(project, password_role):
 def test_python_dash_m_and_console_script_agree(project):
     r = project.run("--version")
     assert r.code == 0 and r.out.startswith("orchestrator ")
+
+
+def test_missing_extension_on_embedded_server_says_what_to_do(project):
+    project.add("001", 'CREATE EXTENSION IF NOT EXISTS "uuid-ossp";\ncreate table a (id uuid default uuid_generate_v4());',
+                "drop table a;")
+    r = project.run("up", "--skip-backup")
+    assert r.code == 1
+    assert "001_m.sql:2" in r.err and "gen_random_uuid()" in r.err
+    assert tables(project.url) == ["schema_migrations"]

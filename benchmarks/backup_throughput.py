@@ -194,11 +194,14 @@ def main() -> None:
                     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                     runs["bare"].append({"seconds": seconds})
                     print(f"  run {i + 1}: bare pg_dump {seconds:.2f}s (pg_dump CPU {cpu:.2f}s)", flush=True)
+                    before = resource.getrusage(resource.RUSAGE_SELF)  # this process = moto
                     r = orchestrator(url, "s3://bench/backups", work, args.part_size, f"s3-{i}", s3_env)
+                    after = resource.getrusage(resource.RUSAGE_SELF)
+                    r["moto_cpu"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                     runs["s3"].append(r)
                     print(f"  run {i + 1}: orchestrator -> S3 {r['seconds']:.2f}s (peak RSS "
                           f"{r['peak_rss_kib'] / 1024:.0f} MiB, CPU {r['cpu']:.2f}s, pg_dump CPU "
-                          f"{r['pg_dump_cpu']:.2f}s)", flush=True)
+                          f"{r['pg_dump_cpu']:.2f}s, moto server CPU {r['moto_cpu']:.2f}s)", flush=True)
                     if not args.no_local:
                         r = orchestrator(url, str(work / "local"), work, args.part_size, f"local-{i}", {})
                         runs["local"].append(r)

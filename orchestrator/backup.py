@@ -8,11 +8,12 @@ How a backup is made, and why
 * The dump is never held whole, in memory or on disk.  A reader thread pulls pg_dump's
   stdout in parts (8 MiB by default) into a queue of one; the calling thread hashes each
   part (SHA-256 of the whole dump, for the manifest) and hands it to the store; the S3
-  store uploads up to two parts at a time on worker threads.  At most about six parts
-  are alive at once (one being read, one queued, one being hashed, one waiting for a
-  slot, two uploading), so memory stays near 50 MiB whatever the size of the database,
-  and pg_dump, hashing and uploading overlap, so a backup takes about as long as
-  ``pg_dump -Fc > /dev/null``.  Parts grow (x2 every 2,000 parts) so that S3's limit of
+  store uploads up to two parts at a time on worker threads, and takes a new part only
+  when one of the two is done.  At most five parts are alive at once (one being read,
+  one queued, one being hashed or waiting for an upload slot, two uploading): 40 MiB
+  whatever the size of the database (peak RSS ~85 MiB with boto3 loaded), and pg_dump,
+  hashing and uploading overlap, so a backup takes about as long as
+  ``pg_dump -Fc > /dev/null`` (see ``benchmarks/backup_throughput.py``).  Parts grow (x2 every 2,000 parts) so that S3's limit of
   10,000 parts still allows dumps of ~500 GB; below 16 GB they stay at the base size.
 * S3 gets a multipart upload (no temporary file); a local store gets
   ``<name>.dump.partial`` renamed to ``<name>.dump`` once complete.  Whatever fails —
@@ -43,7 +44,8 @@ ETag is an MD5 of the data only for SSE-S3 (``AES256``) objects: with SSE-KMS, S
 the ETag something else, so it cannot verify a KMS-encrypted backup.  Flexible
 checksums are stored and reported the same way whatever the encryption, are computed
 by S3 from the bytes it received, and moto implements them the same way (it computes
-the composite from the parts it stored).  A store that reports no SHA-256 checksum
+the composite from the parts it stored).  With SSE-KMS, reading the checksum back needs
+``kms:Decrypt`` on the key, as restoring does anyway.  A store that reports no SHA-256 checksum
 (some S3-compatible servers) cannot be verified, and the backup fails: it is then
 deleted rather than kept unverified.  The manifest also records the SHA-256 of the
 whole dump, which :func:`restore` checks on the downloaded file before pg_restore runs.
@@ -160,6 +162,8 @@ class Store(ABC):
     Names given to and returned by a store are relative to it
     (``production/20250101T000000Z-abc.run.json``).
     """
+
+    part_size: int = DEFAULT_PART_SIZE  # how much of pg_dump's output is handed over at once
 
     @abstractmethod
     def describe(self) -> str:
@@ -553,6 +557,8 @@ class S3Store(Store):
         return f"s3://{self.bucket}/{self.prefix} (SSE {self.sse}{key})"
 
     def check(self) -> None:
+        """``HeadBucket``: the bucket exists, the endpoint answers, the credentials work
+        (it needs ``s3:ListBucket``, which listing backups needs anyway)."""
         with self._calls("reach the backup bucket"):
             self.client.head_bucket(Bucket=self.bucket)
 
@@ -804,17 +810,17 @@ class _Reader(threading.Thread):
             return
         self._put(None)
 
-    def next_part(self) -> bytes | None:
-        while True:
-            try:
-                item = self.parts.get(timeout=0.5)
-            except queue.Empty:
-                if not self.is_alive() and self.parts.empty():
-                    raise _fail("the pg_dump reader stopped unexpectedly") from None
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            return item
+    def next_part(self, timeout: float) -> bytes | None:
+        """The next part; None at the end; ``b""`` if none came within ``timeout``."""
+        try:
+            item = self.parts.get(timeout=timeout)
+        except queue.Empty:
+            if not self.is_alive() and self.parts.empty():
+                raise _fail("the pg_dump reader stopped unexpectedly") from None
+            return b""
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
 
 def _widen_pipe(stream: IO[bytes]) -> None:
@@ -847,15 +853,16 @@ def _pump(
     last = started
     try:
         while True:
-            data = reader.next_part()
+            data = reader.next_part(timeout=0.5)
             if data is None:
                 break
-            whole.update(data)  # releases the GIL: the reader keeps reading meanwhile
-            size += len(data)
-            number += 1
-            sink.write(number, data)
+            if data:
+                whole.update(data)  # releases the GIL: the reader keeps reading meanwhile
+                size += len(data)
+                number += 1
+                sink.write(number, data)
             del data
-            now = time.monotonic()
+            now = time.monotonic()  # progress goes on while pg_dump is slow or waits for a lock
             if progress and now - last >= interval:
                 last = now
                 progress(size, now - started)
@@ -899,11 +906,18 @@ def _server(url: DatabaseURL) -> tuple[int, str]:
         raise _fail(f"cannot back up: {exc}") from None
 
 
-def _program(name: str, major: int) -> Path:
+def _program(name: str, major: int) -> tuple[Path, str]:
+    """The client program for a server major version, and its version ("18.1")."""
     try:
-        return pgtools.find_program(name, major)
+        path = pgtools.find_program(name, major)
+        return path, ".".join(map(str, pgtools.program_version(path)))
     except ToolError as exc:
         raise _fail(str(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """pg_dump/pg_restore say what failed over several lines: join them."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def create_backup(
@@ -928,8 +942,7 @@ def create_backup(
     _check_name(run_id, "run id")
     store.check()
     major, server_version = _server(url)
-    pg_dump = _program("pg_dump", major)
-    pg_dump_version = ".".join(map(str, pgtools.program_version(pg_dump)))
+    pg_dump, pg_dump_version = _program("pg_dump", major)
 
     now = datetime.now(timezone.utc)
     key = f"{environment}/{stamp(now)}-{run_id}{DUMP_SUFFIX}"
@@ -953,9 +966,9 @@ def create_backup(
         try:
             with pgtools.stream(args, env=url.env()) as proc:
                 assert proc.stdout is not None
-                size, digest = _pump(proc.stdout, sink, _store_part_size(store), progress, progress_interval, started)
+                size, digest = _pump(proc.stdout, sink, store.part_size, progress, progress_interval, started)
         except ToolError as exc:
-            raise _fail(f"backup failed: {exc}") from None
+            raise _fail(f"backup failed: {_one_line(exc)}") from None
         details = sink.finish(size)
         seconds = round(time.monotonic() - started, 3)
         info = BackupInfo(
@@ -983,10 +996,6 @@ def create_backup(
     if progress:
         progress(size, seconds)
     return info
-
-
-def _store_part_size(store: Store) -> int:
-    return getattr(store, "part_size", DEFAULT_PART_SIZE)
 
 
 def _info(store: Store, key: str, raw: bytes) -> BackupInfo:
@@ -1065,13 +1074,13 @@ def restore(url: DatabaseURL, store: Store, info: BackupInfo, *, dry_run: bool =
     """
     dump_major = int((info.pg_dump_version or "0").split(".")[0] or 0)
     major = dump_major if dry_run else max(_server(url)[0], dump_major)
-    pg_restore = _program("pg_restore", major)
+    pg_restore, _ = _program("pg_restore", major)
     with store._fetch(info) as path:
         if dry_run:
             try:
                 return pgtools.run([str(pg_restore), "--list", str(path)], env={}).decode("utf-8", "replace")
             except ToolError as exc:
-                raise _fail(f"cannot read {info.url}: {exc}") from None
+                raise _fail(f"cannot read {info.url}: {_one_line(exc)}") from None
         args = [
             str(pg_restore),
             "--clean",
@@ -1087,7 +1096,9 @@ def restore(url: DatabaseURL, store: Store, info: BackupInfo, *, dry_run: bool =
         try:
             pgtools.run(args, env=url.env())
         except ToolError as exc:
-            raise _fail(f"restore of {info.url} failed and was rolled back, the database is unchanged: {exc}") from None
+            raise _fail(
+                f"restore of {info.url} failed and was rolled back, the database is unchanged: {_one_line(exc)}"
+            ) from None
     return ""
 
 

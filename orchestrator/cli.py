@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the archive's table of contents; change nothing")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (required in CI)")
 
+    p = command("resolve", "after an interrupted transaction:false migration: record whether it is applied")
+    p.add_argument("version", metavar="VERSION")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--applied", action="store_true", help="its changes are all in the database")
+    which.add_argument("--not-applied", action="store_true", help="none of its changes are in the database")
+
     p = command("history", "past runs, from the run logs kept next to the backups")
     p.add_argument("--json", action="store_true", help="print the run logs as JSON")
     return parser
@@ -132,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "restore":
         return commands.restore(cfg, args.backup, dry_run=args.dry_run, yes=args.yes,
                                 interactive=sys.stdin.isatty() and os.environ.get("CI") != "true")
+    if args.command == "resolve":
+        return commands.resolve(cfg, args.version, applied=args.applied)
     if args.command == "history":
         return commands.history(cfg, as_json=args.json)
     return commands.verify(cfg, url=args.url)

@@ -36,8 +36,13 @@ def status(config: Config, *, as_json: bool = False, exit_code: bool = False) ->
         console.write(json.dumps(status_document(config, state), indent=2) + "\n")
     else:
         applied = state.applied_set
+        notes = {m.version: " (changed since applied)" for m in state.changed}
+        notes.update({v: f" (INTERRUPTED while {what}: may be half-done; see `orchestrator resolve`)"
+                      for v, what in state.unfinished.items()})
+        notes.update({m.version: f" (out of order: older than applied {state.current_version})"
+                      for m in state.out_of_order})
         for m in state.migrations:
-            console.say(f"[{'X' if m.version in applied else ' '}] {m.filename}")
+            console.say(f"[{'X' if m.version in applied else ' '}] {m.filename}{notes.get(m.version, '')}")
         for version in state.missing:
             console.say(f"[X] {version} (applied, file missing)")
         console.say()
@@ -45,6 +50,8 @@ def status(config: Config, *, as_json: bool = False, exit_code: bool = False) ->
         console.say(f"Pending: {len(pending)}")
         if state.missing:
             console.say(f"Missing: {len(state.missing)}")
+        if state.changed:
+            console.say(f"Changed: {len(state.changed)}")
     return 1 if exit_code and pending else 0
 
 
@@ -59,6 +66,9 @@ def status_document(config: Config, state: State) -> dict:
             for m in state.migrations
         ],
         "missing_files": state.missing,
+        "changed_files": [m.filename for m in state.changed],
+        "unfinished": state.unfinished,
+        "out_of_order": [m.filename for m in state.out_of_order],
         "applied": len(state.applied),
         "pending": len(state.pending),
     }
@@ -91,6 +101,20 @@ def _relative(config: Config, path: Path) -> str:
         return str(path.relative_to(config.root))
     except ValueError:
         return str(path)
+
+
+def resolve(config: Config, version: str, *, applied: bool) -> int:
+    """Record, after a person looked, whether an interrupted migration is applied or not."""
+    with open_database(config) as db, db.lock(config.environment.lock_wait):
+        state = load_state(config, db)
+        if version not in state.unfinished:
+            raise UsageError(f"migration {version} is not marked as interrupted; nothing to resolve")
+        migration = next((m for m in state.migrations if m.version == version), None)
+        if migration is None:
+            raise UsageError(f"migration {version}: its file is missing")
+        db.resolve(migration, applied)
+    console.say(f"Recorded {migration.filename} as {'applied' if applied else 'not applied'}")
+    return 0
 
 
 # -- new / dump -----------------------------------------------------------------------

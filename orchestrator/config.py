@@ -65,6 +65,10 @@ class Environment:
     lock_timeout: float = 5.0
     statement_timeout: float = 0.0
     auto_rollback: bool = True
+    lock_retries: int = 3
+    lock_retry_delay: float = 1.0
+    drift: str = "warn"
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,18 @@ def _attempts(value: Any, source: str) -> int:
     return value
 
 
+def _count(value: Any, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"expected a whole number of 0 or more, got {value!r}", source=source)
+    return value
+
+
+def _drift(value: Any, source: str) -> str:
+    if value not in ("error", "warn"):
+        raise ConfigError(f"expected error or warn, got {value!r}", source=source)
+    return value
+
+
 def _http_url(value: Any, source: str) -> str:
     from .health import validate_url  # noqa: PLC0415  (httpx only when a health URL is set)
 
@@ -139,6 +155,10 @@ ENV_KEYS = {
     "lock_timeout": parse_duration,
     "statement_timeout": parse_duration,
     "auto_rollback": _bool,
+    "lock_retries": _count,
+    "lock_retry_delay": parse_duration,
+    "drift": _drift,
+    "strict": _bool,
 }
 HEALTH_KEYS = {"attempts": _attempts, "interval": parse_duration, "timeout": parse_duration}
 PROTECTED = ("staging", "production")  # environments where a backup is required by default
@@ -284,6 +304,10 @@ def load(
         lock_timeout=settings.get("lock_timeout", 5.0),
         statement_timeout=settings.get("statement_timeout", 0.0),
         auto_rollback=settings.get("auto_rollback", True),
+        lock_retries=settings.get("lock_retries", 3),
+        lock_retry_delay=settings.get("lock_retry_delay", 1.0),
+        drift=settings.get("drift", "error" if environment in PROTECTED else "warn"),
+        strict=settings.get("strict", False),
     )
 
     def _path(flag: str | None, key: str, default: str) -> Path:

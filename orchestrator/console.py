@@ -47,8 +47,9 @@ def note(text: str) -> None:
 
 
 def warn(text: str) -> None:
-    """A warning on stderr."""
-    print(redact(f"warning: {text}"), file=sys.stderr, flush=True)
+    """A warning on stderr (in GitHub Actions, as a ``::warning::`` annotation there)."""
+    if not (in_github_actions() and _annotations().emit("warning", text, out=sys.stderr)):
+        print(redact(f"warning: {text}"), file=sys.stderr, flush=True)
 
 
 def fail(text: str) -> None:
@@ -56,24 +57,23 @@ def fail(text: str) -> None:
     print(redact(f"error: {text}"), file=sys.stderr, flush=True)
 
 
-def _escape(value: str) -> str:
-    """GitHub's workflow-command escaping for a message."""
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+_ANNOTATIONS: list = []  # one github.Annotations per process, made on first use
 
 
-def _escape_property(value: str) -> str:
-    return _escape(value).replace(":", "%3A").replace(",", "%2C")
+def _annotations():  # noqa: ANN202  (github.Annotations, imported lazily)
+    if not _ANNOTATIONS:
+        from .github import Annotations  # noqa: PLC0415
+
+        _ANNOTATIONS.append(Annotations())
+    return _ANNOTATIONS[0]
 
 
 def annotate(level: str, message: str, *, file: str | None = None, line: int | None = None,
              title: str | None = None) -> None:
-    """An ``::error``/``::warning`` annotation on a file and line, in GitHub Actions only."""
-    if not in_github_actions():
-        return
-    props = [f"file={_escape_property(file)}"] if file else []
-    if line:
-        props.append(f"line={line}")
-    if title:
-        props.append(f"title={_escape_property(title)}")
-    head = f"::{level} " + ",".join(props) if props else f"::{level}"
-    print(f"{head}::{_escape(redact(message))}", flush=True)
+    """An ``::error``/``::warning`` annotation on a file and line, in GitHub Actions only.
+
+    Deduplicated and capped at 10 per level (what GitHub shows per step); the full
+    story is in the run log and the step summary.
+    """
+    if in_github_actions():
+        _annotations().emit(level, message, file=file, line=line, title=title)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -20,18 +20,24 @@ from psycopg import sql
 
 from .dburl import DatabaseURL
 from .errors import DatabaseUnavailable, LockTimeout, MigrationFailed, UsageError
-from .migrations import Migration, executable_statements
+from .migrations import Migration, Statement, executable_statements
 from .redaction import redact
 
 DEFAULT_TABLE = "schema_migrations"
 
 
+LOCK_NOT_AVAILABLE = "55P03"
+
+
 @dataclass(frozen=True)
 class Timeouts:
-    """Per-migration ``lock_timeout`` and ``statement_timeout`` (PostgreSQL syntax, '0' = none)."""
+    """Per-migration ``lock_timeout`` and ``statement_timeout`` (PostgreSQL syntax, '0' = none),
+    and how often to retry a migration whose lock was not granted in time."""
 
     lock: str = "0"
     statement: str = "0"
+    lock_retries: int = 0
+    retry_delay: float = 1.0
 
 
 def _message(exc: BaseException) -> str:
@@ -85,6 +91,7 @@ class Database:
         self.conn = connect(url)
         self._schema, self._table = self._table_parts(table)
         self.table = sql.Identifier(self._schema, self._table)
+        self.checksums = sql.Identifier(self._schema, f"{self._table}_checksums")
         self.table_name = table
 
     def close(self) -> None:
@@ -132,10 +139,23 @@ class Database:
         return row is not None
 
     def ensure_table(self) -> None:
-        """Create ``schema_migrations`` with dbmate's exact DDL if it is missing."""
+        """Create ``schema_migrations`` with dbmate's exact DDL if it is missing, and
+        orchestrator's checksum table beside it (``<table>_checksums``; dbmate ignores it)."""
         self.conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(self._schema)))
         self.conn.execute(
             sql.SQL("create table if not exists {} (version varchar primary key)").format(self.table)
+        )
+        self.conn.execute(
+            sql.SQL(
+                "create table if not exists {} (version varchar primary key, checksum text not null, "
+                "file text not null, applied_at timestamptz not null default now(), "
+                "state text not null default 'applied')"
+            ).format(self.checksums)
+        )
+        self.conn.execute(  # tables made by orchestrator 0.1 before interrupted runs were marked
+            sql.SQL("alter table {} add column if not exists state text not null default 'applied'").format(
+                self.checksums
+            )
         )
 
     def applied_versions(self) -> list[str]:
@@ -207,34 +227,66 @@ class Database:
 
     # -- applying ----------------------------------------------------------------------
 
-    def run(self, migration: Migration, direction: str, timeouts: Timeouts = Timeouts()) -> float:
+    def run(
+        self,
+        migration: Migration,
+        direction: str,
+        timeouts: Timeouts = Timeouts(),
+        on_retry: Callable[[str], None] | None = None,
+    ) -> float:
         """Apply (``up``) or revert (``down``) one migration; return seconds taken.
 
-        A transactional section and its ``schema_migrations`` change commit together
-        or not at all.  A ``transaction:false`` section runs statement by statement,
-        as PostgreSQL requires for ``CREATE INDEX CONCURRENTLY``.
+        A transactional section, its ``schema_migrations`` row and its checksum commit
+        together or not at all.  A ``transaction:false`` section runs statement by
+        statement, as PostgreSQL requires for ``CREATE INDEX CONCURRENTLY``.
+
+        The lock guard: each statement waits at most ``timeouts.lock`` for its locks, so
+        the app's queries never queue behind a waiting migration for longer than that.
+        When the lock is not granted in time the migration is retried (from the start
+        of its transaction, or from the waiting statement of a ``transaction:false``
+        section) up to ``timeouts.lock_retries`` times with doubling pauses, which let
+        the app's queued queries through.
         """
-        section = migration.section(direction)
-        statements = executable_statements(section, str(migration.path))
-        record = (
-            sql.SQL("insert into {} (version) values (%s)")
-            if direction == "up"
-            else sql.SQL("delete from {} where version = %s")
-        ).format(self.table)
+        statements = executable_statements(migration.section(direction), str(migration.path))
         start = time.monotonic()
+        resume = 0
+        for attempt in range(timeouts.lock_retries + 1):
+            try:
+                self._run_once(migration, direction, statements, timeouts, resume)
+                return time.monotonic() - start
+            except MigrationFailed as failure:
+                self._clear_mark(migration, direction, failure)
+                raise
+            except _LockBusy as busy:
+                if attempt == timeouts.lock_retries:
+                    self._clear_mark(migration, direction, busy.failure)
+                    raise busy.failure from None
+                resume = busy.resume
+                pause = timeouts.retry_delay * 2**attempt
+                if on_retry is not None:
+                    on_retry(f"{migration.filename}: lock not granted within lock_timeout {timeouts.lock}; "
+                             f"retry {attempt + 1} of {timeouts.lock_retries} in {pause:g}s")
+                time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def _run_once(self, migration: Migration, direction: str, statements: list[Statement],
+                  timeouts: Timeouts, resume: int) -> None:
+        section = migration.section(direction)
         try:
             if section.transaction:
                 with self.conn.transaction():
                     self._set_timeouts(timeouts, local=True)
                     for stmt in statements:
                         self._execute(migration, direction, stmt)
-                    self.conn.execute(record, [migration.version])
+                    self._record(migration, direction)
             else:
                 self._set_timeouts(timeouts, local=False)
                 try:
-                    for index, stmt in enumerate(statements):
-                        self._execute(migration, direction, stmt, done=index, total=len(statements))
-                    self.conn.execute(record, [migration.version])
+                    self._mark_unfinished(migration, direction)
+                    for index in range(resume, len(statements)):
+                        self._execute(migration, direction, statements[index], done=index, total=len(statements))
+                    with self.conn.transaction():
+                        self._record(migration, direction)
                 finally:
                     if not self.conn.closed and not self.conn.broken:
                         self._set_timeouts(Timeouts(), local=False)
@@ -245,13 +297,86 @@ class Database:
                 migration.path, direction, f"{what}: {_message(exc)}",
                 partial=not section.transaction and bool(statements),
             ) from None
-        return time.monotonic() - start
+
+    def _record(self, migration: Migration, direction: str) -> None:
+        """The ``schema_migrations`` row (dbmate's) and the checksum row (orchestrator's)."""
+        if direction == "up":
+            self.conn.execute(sql.SQL("insert into {} (version) values (%s)").format(self.table), [migration.version])
+            self.conn.execute(
+                sql.SQL(
+                    "insert into {} (version, checksum, file) values (%s, %s, %s) on conflict (version) "
+                    "do update set checksum = excluded.checksum, file = excluded.file, applied_at = now(), "
+                    "state = 'applied'"
+                ).format(self.checksums),
+                [migration.version, migration.checksum, migration.filename],
+            )
+        else:
+            self.conn.execute(sql.SQL("delete from {} where version = %s").format(self.table), [migration.version])
+            self.conn.execute(sql.SQL("delete from {} where version = %s").format(self.checksums), [migration.version])
+
+    def _mark_unfinished(self, migration: Migration, direction: str) -> None:
+        """Before a ``transaction:false`` section runs, say so durably.
+
+        If the process dies half-way, the next run finds the mark and refuses to go on
+        until a person has looked (``orchestrator resolve``), instead of guessing.
+        """
+        state = "applying" if direction == "up" else "reverting"
+        self.conn.execute(
+            sql.SQL(
+                "insert into {} (version, checksum, file, state) values (%s, %s, %s, %s) "
+                "on conflict (version) do update set state = excluded.state"
+            ).format(self.checksums),
+            [migration.version, migration.checksum, migration.filename, state],
+        )
+
+    def _clear_mark(self, migration: Migration, direction: str, failure: MigrationFailed) -> None:
+        """A ``transaction:false`` section that failed before changing anything is not unfinished."""
+        if migration.section(direction).transaction or failure.partial or self.conn.broken:
+            return
+        if direction == "up":
+            self.conn.execute(sql.SQL("delete from {} where version = %s").format(self.checksums),
+                              [migration.version])
+        else:
+            self.conn.execute(sql.SQL("update {} set state = 'applied' where version = %s").format(self.checksums),
+                              [migration.version])
+
+    def unfinished(self) -> dict[str, str]:
+        """Versions whose ``transaction:false`` section was interrupted: version -> state."""
+        if not self._checksums_exist():
+            return {}
+        rows = self.conn.execute(
+            sql.SQL("select version, state from {} where state <> 'applied' order by version").format(self.checksums)
+        ).fetchall()
+        return dict(rows)
+
+    def resolve(self, migration: Migration, applied: bool) -> None:
+        """Record what a person found after an interrupted ``transaction:false`` migration."""
+        with self.conn.transaction():
+            self.conn.execute(sql.SQL("delete from {} where version = %s").format(self.table), [migration.version])
+            self.conn.execute(sql.SQL("delete from {} where version = %s").format(self.checksums),
+                              [migration.version])
+            if applied:
+                self._record(migration, "up")
+
+    def checksums_applied(self) -> dict[str, str]:
+        """Checksum of each applied migration's file when it was applied (none for dbmate's)."""
+        if not self._checksums_exist():
+            return {}
+        rows = self.conn.execute(
+            sql.SQL("select version, checksum from {} where state = 'applied'").format(self.checksums)
+        ).fetchall()
+        return dict(rows)
+
+    def _checksums_exist(self) -> bool:
+        row = self.conn.execute("select to_regclass(%s)", [f'"{self._schema}"."{self._table}_checksums"']).fetchone()
+        return row is not None and row[0] is not None
 
     def _set_timeouts(self, timeouts: Timeouts, *, local: bool) -> None:
         for name, value in (("lock_timeout", timeouts.lock), ("statement_timeout", timeouts.statement)):
             self.conn.execute("select set_config(%s, %s, %s)", [name, value, local])
 
-    def _execute(self, migration: Migration, direction: str, stmt, *, done: int = 0, total: int = 0) -> None:
+    def _execute(self, migration: Migration, direction: str, stmt: Statement, *, done: int = 0,
+                 total: int = 0) -> None:
         section = migration.section(direction)
         try:
             self.conn.execute(stmt.text, prepare=False)
@@ -274,7 +399,19 @@ class Database:
                     f"; {done} of {total} statements of this transaction:false section had "
                     "already run and stay applied"
                 )
-            raise MigrationFailed(migration.path, direction, message, line=line, partial=partial) from None
+            failure = MigrationFailed(migration.path, direction, message, line=line, partial=partial)
+            if sqlstate == LOCK_NOT_AVAILABLE:
+                raise _LockBusy(failure, resume=done) from None
+            raise failure from None
+
+
+class _LockBusy(Exception):
+    """A statement did not get its lock within lock_timeout (retried by :meth:`Database.run`)."""
+
+    def __init__(self, failure: MigrationFailed, resume: int) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+        self.resume = resume
 
 
 _UUID_HINT = (

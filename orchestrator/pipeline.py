@@ -21,7 +21,7 @@ from .database import Database, Timeouts
 from .engine import ms, load_state, open_database, open_existing
 from .errors import MigrationFailed, NeedsRestore, OrchestratorError, Refused, RolledBack
 from .migrations import Migration
-from .plan import Plan, down_plan, up_plan
+from .plan import Plan, State, down_plan, up_plan
 from .runlog import RunLog
 
 OPPOSITE = {"up": "down", "down": "up"}
@@ -58,7 +58,12 @@ class Run:
 
     @property
     def timeouts(self) -> Timeouts:
-        return Timeouts(lock=_pg_ms(self.env.lock_timeout), statement=_pg_ms(self.env.statement_timeout))
+        return Timeouts(
+            lock=_pg_ms(self.env.lock_timeout),
+            statement=_pg_ms(self.env.statement_timeout),
+            lock_retries=self.env.lock_retries,
+            retry_delay=self.env.lock_retry_delay,
+        )
 
 
 class _Unhealthy(Exception):
@@ -106,6 +111,7 @@ def review(run: Run, stack: ExitStack) -> None:
             run.db = stack.enter_context(open_database(run.config, create=request.action == "up"))
             stack.enter_context(run.db.lock(env.lock_wait))  # held until the run is recorded
         state = load_state(run.config, run.db)
+        _check_drift_and_order(run, state)
         plan = up_plan(state) if request.action == "up" else down_plan(state, request.steps)
         run.plan = plan
         run.log.plan = plan_document(plan)
@@ -127,6 +133,42 @@ def review(run: Run, stack: ExitStack) -> None:
                     "nothing was applied, since a later rollback could not be judged"
                 )
     step.end("ok", pending=len(plan.migrations), plan_hash=plan.hash)
+
+
+def _check_drift_and_order(run: Run, state: State) -> None:
+    """Interrupted migrations, applied files edited since (drift), pending files older than applied ones."""
+    env = run.env
+    if state.unfinished:
+        version, what = next(iter(state.unfinished.items()))
+        raise Refused(
+            f"migration {version} (transaction:false) was interrupted while {what} and may be half-done; "
+            f"check the database, then record what you found with `orchestrator resolve {version} "
+            "--applied` or `--not-applied`"
+        )
+    for m in state.changed:
+        _finding(run, "error" if env.drift == "error" else "warning", "drift", m,
+                 "this migration changed since it was applied; restore the file and put the change "
+                 "in a new migration")
+    for m in state.out_of_order:
+        _finding(run, "error" if env.strict else "warning", "out-of-order", m,
+                 f"pending but older than the newest applied version {state.current_version} "
+                 "(a branch merged late); give it a newer version or review its order")
+    if state.changed and env.drift == "error":
+        names = ", ".join(m.filename for m in state.changed)
+        raise Refused(f"applied migrations changed since they were applied: {names}; "
+                      f"{env.name} refuses to deploy over drift (drift: error)")
+    if state.out_of_order and env.strict and run.request.action == "up":
+        m = state.out_of_order[0]
+        raise Refused(f"migration {m.version} is out of order with already applied migrations: the "
+                      f"version must be higher than the applied {state.current_version} (strict: true)")
+
+
+def _finding(run: Run, severity: str, rule: str, m: Migration, message: str) -> None:
+    run.log.findings.append({"severity": severity, "rule": rule, "file": str(m.path), "line": 1,
+                             "message": message})
+    level = "warning" if severity == "warning" else "error"
+    (console.warn if level == "warning" else console.say)(f"{m.filename}: {rule}: {message}")
+    console.annotate(level, message, file=_relative(run, m.path), line=1, title=rule)
 
 
 def _check_backup_policy(run: Run) -> None:
@@ -235,7 +277,7 @@ def _run_one(run: Run, m: Migration, direction: str) -> None:
     verb, past = ("Applying", "Applied") if direction == "up" else ("Rolling back", "Rolled back")
     console.say(f"{verb}: {m.filename}")
     try:
-        seconds = run.db.run(m, direction, run.timeouts)
+        seconds = run.db.run(m, direction, run.timeouts, on_retry=console.warn)
     except MigrationFailed as exc:
         run.log.migration(m.version, m.filename, direction, None, "failed", str(exc))
         raise

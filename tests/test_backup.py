@@ -166,7 +166,7 @@ def test_a_backup_of_several_parts_is_verified_and_restores(db_url, s3_bucket, t
     # ~30 MB of random bytes as hex: a dump of more than two 5 MiB parts, even compressed
     sql(db_url, "create unlogged table blobs (id int primary key, data bytea)")
     sql(db_url, "insert into blobs select g, decode(md5(g::text) || md5((g * 7)::text) || md5(random()::text) "
-                "|| md5(clock_timestamp()::text), 'hex') from generate_series(1, 250000) g")
+                "|| md5(clock_timestamp()::text), 'hex') from generate_series(1, 170000) g")
     before = fingerprint(db_url)
     store = s3_store(s3_bucket, tmp_path, part_size=5 * backup.MiB)
     seen: list[int] = []
@@ -296,13 +296,14 @@ def test_restore_dry_run_lists_the_archive_and_changes_nothing(db_url, s3_bucket
 def test_failed_pg_dump_leaves_no_upload_and_no_backup(db_url, s3_bucket, tmp_path):
     sql(db_url, "create unlogged table blobs (id int primary key, data bytea)")
     sql(db_url, "insert into blobs select g, decode(md5(g::text) || md5(random()::text) || md5(random()::text), "
-                "'hex') from generate_series(1, 200000) g")
+                "'hex') from generate_series(1, 260000) g")
     store = s3_store(s3_bucket, tmp_path, part_size=5 * backup.MiB)
     killed: list[int] = []
 
     def kill_pg_dump(size: int, seconds: float) -> None:
-        # pg_dump is killed from the server side after its first part has been uploaded
-        if not killed:
+        # pg_dump is killed from the server side once its first part is being uploaded
+        # (~5 of ~16 MB: the reader, the queue and the pipe hold at most ~11 MB)
+        if size and not killed:
             killed.extend(r[0] for r in sql(db_url, "select pg_terminate_backend(pid) from pg_stat_activity "
                                                     "where application_name = 'pg_dump' and datname = %s",
                                             [db_url.database]))
@@ -363,13 +364,6 @@ def test_no_secret_in_errors_or_argv(pg_server, s3_bucket, tmp_path, monkeypatch
     text = str(caught.value)
     assert password not in text and FAKE_SECRET_KEY not in text
     assert all(password not in arg for call in spy.calls for arg in call)
-
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-wrong-secret-value-9931")
-    fresh = s3_store(s3_bucket, tmp_path)
-    try:  # moto accepts any key; whatever it says, the secret is not in it
-        fresh.put_text("x.txt", "x")
-    except BackupError as exc:
-        assert "a-wrong-secret-value-9931" not in str(exc)
 
 
 def test_password_goes_to_pg_dump_through_the_environment(db_url, tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import time
 
 import psycopg
 
-from conftest import sql, tables, versions
+from conftest import BOOKKEEPING, sql, tables, versions
 
 
 def test_dry_run_prints_exact_sql_and_changes_nothing(shipped):
@@ -37,7 +37,7 @@ def test_rollback_steps(shipped):
     r = shipped.run("rollback", "--steps", "3")
     assert r.code == 0, r.text
     assert versions(shipped.url) == []
-    assert tables(shipped.url) == ["schema_migrations"]
+    assert tables(shipped.url) == BOOKKEEPING
 
 
 def test_rollback_steps_bad_values(shipped):
@@ -83,7 +83,7 @@ def test_failing_statement_leaves_no_trace_and_names_the_line(project):
     assert "invalid input syntax" in r.err
     assert "rolled back 1 migration(s)" in r.err  # 001, applied by this run, is undone
     assert versions(project.url) == []
-    assert tables(project.url) == ["schema_migrations"]
+    assert tables(project.url) == BOOKKEEPING
 
 
 def test_syntax_error_position_gives_the_exact_line(project):
@@ -94,7 +94,7 @@ def test_syntax_error_position_gives_the_exact_line(project):
     r = project.run("up")
     assert r.code == 1
     assert f"{path.name}:5" in r.err
-    assert tables(project.url) == ["schema_migrations"]
+    assert tables(project.url) == BOOKKEEPING
 
 
 def test_transaction_false_runs_concurrent_index(project):
@@ -116,7 +116,7 @@ def test_concurrent_index_in_transaction_gives_a_hint(project):
     r = project.run("up")
     assert r.code == 1
     assert "transaction:false" in r.err and ":3" in r.err
-    assert tables(project.url) == ["schema_migrations"]
+    assert tables(project.url) == BOOKKEEPING
 
 
 def test_explicit_begin_commit_stay_inside_one_transaction(project):
@@ -256,4 +256,4 @@ def test_missing_extension_on_embedded_server_says_what_to_do(project):
     r = project.run("up", "--skip-backup")
     assert r.code == 1
     assert "001_m.sql:2" in r.err and "gen_random_uuid()" in r.err
-    assert tables(project.url) == ["schema_migrations"]
+    assert tables(project.url) == BOOKKEEPING

@@ -1,0 +1,6 @@
+-- Good: the inverse of the up section.
+-- migrate:up
+ALTER TABLE customers ADD COLUMN notes text;
+
+-- migrate:down
+ALTER TABLE customers DROP COLUMN notes;

@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
 
     command("dump", "write the schema file (as dbmate dump)")
+
+    p = command("lint", "parse and lint migration files (default: all in the migrations directory)")
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
     command("verify", "apply, roll back and re-apply every migration on a throwaway database")
 
     p = command("backups", "list the environment's backups, newest first")
@@ -138,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "restore":
         return commands.restore(cfg, args.backup, dry_run=args.dry_run, yes=args.yes,
                                 interactive=sys.stdin.isatty() and os.environ.get("CI") != "true")
+    if args.command == "lint":
+        return commands.lint_files(cfg, args.files, as_json=args.json)
     if args.command == "resolve":
         return commands.resolve(cfg, args.version, applied=args.applied)
     if args.command == "history":

@@ -117,6 +117,24 @@ def resolve(config: Config, version: str, *, applied: bool) -> int:
     return 0
 
 
+def lint_files(config: Config, files: list[Path], *, as_json: bool = False) -> int:
+    """Lint migration files (all of them by default); exit 1 when an error is not ignored."""
+    from . import lint  # noqa: PLC0415  (pglast's AST only when linting)
+
+    paths = files or [m.path for m in discover(config.migrations_dir)]
+    findings = lint.effective(lint.lint_paths(paths, config.migrations_dir), config.environment.lint)
+    if as_json:
+        console.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
+    else:
+        if findings:
+            console.write(lint.format_findings(findings) + "\n")
+        console.say(f"{len(paths)} file(s): {lint.summarize(findings) if findings else 'no findings'}")
+    for f in findings:
+        console.annotate(f.annotation_level, f"{f.rule}: {f.message}", file=_relative(config, f.file.resolve()),
+                         line=f.line, title=f"lint {f.rule}")
+    return 1 if lint.blocking(findings) else 0
+
+
 # -- new / dump -----------------------------------------------------------------------
 
 TEMPLATE = "-- migrate:up\n\n\n-- migrate:down\n\n"

@@ -69,6 +69,7 @@ class Environment:
     lock_retry_delay: float = 1.0
     drift: str = "warn"
     strict: bool = False
+    lint: dict[str, str] = field(default_factory=dict)  # rule id (or "*") -> error|warning|off
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,12 @@ def _drift(value: Any, source: str) -> str:
     return value
 
 
+def _lint(value: Any, source: str) -> dict[str, str]:
+    from .lint import validate_overrides  # noqa: PLC0415  (pglast only when lint settings exist)
+
+    return validate_overrides(value, source)
+
+
 def _http_url(value: Any, source: str) -> str:
     from .health import validate_url  # noqa: PLC0415  (httpx only when a health URL is set)
 
@@ -159,6 +166,7 @@ ENV_KEYS = {
     "lock_retry_delay": parse_duration,
     "drift": _drift,
     "strict": _bool,
+    "lint": _lint,
 }
 HEALTH_KEYS = {"attempts": _attempts, "interval": parse_duration, "timeout": parse_duration}
 PROTECTED = ("staging", "production")  # environments where a backup is required by default
@@ -308,6 +316,7 @@ def load(
         lock_retry_delay=settings.get("lock_retry_delay", 1.0),
         drift=settings.get("drift", "error" if environment in PROTECTED else "warn"),
         strict=settings.get("strict", False),
+        lint=settings.get("lint", {}),
     )
 
     def _path(flag: str | None, key: str, default: str) -> Path:

@@ -15,13 +15,14 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import backup, console, database, health
+from . import backup, console, database, health, lint
 from .config import Config
 from .database import Database, Timeouts
 from .engine import ms, load_state, open_database, open_existing
 from .errors import MigrationFailed, NeedsRestore, OrchestratorError, Refused, RolledBack
 from .migrations import Migration
 from .plan import Plan, State, down_plan, up_plan
+from .redaction import register_secret
 from .runlog import RunLog
 
 OPPOSITE = {"up": "down", "down": "up"}
@@ -114,8 +115,12 @@ def review(run: Run, stack: ExitStack) -> None:
         _check_drift_and_order(run, state)
         plan = up_plan(state) if request.action == "up" else down_plan(state, request.steps)
         run.plan = plan
+        for m in plan.migrations:  # before anything prints the SQL
+            for secret in lint.secret_literals(m):
+                register_secret(secret)
         run.log.plan = plan_document(plan)
         _print_plan(plan, request.dry_run)
+        _lint_plan(run, plan)
         if request.expect_plan and request.expect_plan != plan.hash:
             raise Refused(
                 f"the plan changed since it was reviewed: expected {request.expect_plan}, "
@@ -169,6 +174,29 @@ def _finding(run: Run, severity: str, rule: str, m: Migration, message: str) -> 
     level = "warning" if severity == "warning" else "error"
     (console.warn if level == "warning" else console.say)(f"{m.filename}: {rule}: {message}")
     console.annotate(level, message, file=_relative(run, m.path), line=1, title=rule)
+
+
+# A rollback is often an emergency: only what would make the down SQL fail stops it.
+ROLLBACK_BLOCKERS = {"syntax-error", "concurrently-in-transaction"}
+
+
+def _lint_plan(run: Run, plan: Plan) -> None:
+    """Parse and lint every statement the plan would run; blocking findings refuse the run."""
+    findings = lint.effective(lint.lint(plan.migrations, direction=plan.direction), run.env.lint)
+    run.log.findings.extend(f.to_dict() for f in findings)
+    if findings:
+        console.say(f"Lint: {lint.summarize(findings)}")
+        console.write(lint.format_findings(findings) + "\n")
+    for f in findings:
+        console.annotate(f.annotation_level, f"{f.rule}: {f.message}", file=_relative(run, f.file),
+                         line=f.line, title=f"lint {f.rule}")
+    blocking = lint.blocking(findings)
+    if plan.direction == "down":
+        blocking = [f for f in blocking if f.rule in ROLLBACK_BLOCKERS]
+    if blocking:
+        first = blocking[0]
+        raise Refused(f"{len(blocking)} lint error(s) block this run; first: {first.format()} "
+                      f"(fix it, or add `-- orchestrator:ignore {first.rule} <reason>` above the statement)")
 
 
 def _check_backup_policy(run: Run) -> None:

@@ -225,7 +225,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
     if doc.get("findings"):
         out += ["### Findings", "", "| severity | rule | where | message |", "| --- | --- | --- | --- |"]
         for f in doc["findings"]:
-            out.append(f"| {f['severity']} | {f['rule']} | {f['file']}:{f['line']} | {f['message']} |")
+            severity = f"ignored ({f.get('reason')})" if f.get("suppressed") else f["severity"]
+            out.append(f"| {severity} | {f['rule']} | {f['file']}:{f['line']} | {f['message']} |")
         out.append("")
     if doc.get("migrations"):
         out += ["### Migrations run", "", "| file | direction | result | seconds |", "| --- | --- | --- | --- |"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -177,3 +178,69 @@ def test_transaction_false_failing_first_statement_leaves_no_mark(applied):
     assert r.code == 1, r.text
     assert "INTERRUPTED" not in applied.run("status").out
     assert applied.run("up", "--skip-backup").code == 1  # fails again the same way, not refused
+
+
+STAGING = "environments:\n  staging:\n    backup: {backups}\n"
+
+
+def staging_config(project) -> None:
+    (project.root / "db" / "orchestrator.yml").write_text(STAGING.format(backups=project.root / "backups"))
+
+
+def test_lint_error_blocks_the_deploy_before_anything_changes(applied):
+    staging_config(applied)
+    path = applied.add("0030", "create index customers_name on customers (name);",
+                       "drop index customers_name;", name="idx")
+    r = applied.run("up", "-e", "staging")
+    assert r.code == 2, r.text
+    assert f"{path.name}:2:1: error index-not-concurrent" in r.out
+    assert "lint error(s) block this run" in r.err
+    assert versions(applied.url) == ["0010", "0020"]
+    assert not (applied.root / "backups").exists() or not list((applied.root / "backups").rglob("*.dump"))
+
+
+def test_ignore_comment_lets_it_through_and_keeps_the_reason(applied):
+    staging_config(applied)
+    applied.add("0030", "-- orchestrator:ignore index-not-concurrent 100 rows, takes milliseconds\n"
+                        "create index customers_name on customers (name);", "drop index customers_name;", name="idx")
+    r = applied.run("up", "-e", "staging")
+    assert r.code == 0, r.text
+    doc = json.loads(next((applied.root / ".orchestrator" / "runs").glob("*.json")).read_text())
+    [finding] = [f for f in doc["findings"] if f["rule"] == "index-not-concurrent"]
+    assert finding["suppressed"] and finding["reason"] == "100 rows, takes milliseconds"
+
+
+def test_lint_severity_per_environment(applied):
+    (applied.root / "db" / "orchestrator.yml").write_text('environments:\n  dev:\n    lint:\n      "*": warning\n')
+    applied.add("0030", "create index customers_name on customers (name);", "drop index customers_name;", name="idx")
+    r = applied.run("up", "--skip-backup")
+    assert r.code == 0, r.text
+    assert "warning index-not-concurrent" in r.out
+
+
+def test_syntax_error_reported_with_line_and_column_before_anything_runs(applied):
+    path = applied.add("0030", "create table ok (id int);\ncreate tabel broken (id int);", "drop table ok;", name="bad")
+    r = applied.run("up", "--skip-backup")
+    assert r.code == 2, r.text
+    assert f"{path.name}:3:8: error syntax-error" in r.out
+    assert "ok" not in tables(applied.url)
+
+
+def test_rollback_is_not_blocked_by_a_drop_in_its_down_section(applied):
+    staging_config(applied)
+    r = applied.run("rollback", "-e", "staging")
+    assert r.code == 0, r.text
+    assert "drop-table" in r.out
+    assert versions(applied.url) == ["0010"]
+
+
+def test_lint_command(applied):
+    path = applied.add("0030", "update customers set name = 'x';", "select 1;", name="bulk")
+    r = applied.run("lint", str(path))
+    assert r.code == 0 and "warning dml-without-where" in r.out
+    bad = applied.add("0040", "alter table customers alter column name type varchar(10);",
+                      "alter table customers alter column name type text;", name="type")
+    r = applied.run("lint")
+    assert r.code == 1 and f"{bad.name}:2:1: error column-type-change" in r.out
+    data = json.loads(applied.run("lint", "--json", str(bad)).out)
+    assert data[0]["rule"] == "column-type-change"

@@ -88,15 +88,47 @@ class Database:
 
     def __init__(self, url: DatabaseURL, *, table: str = DEFAULT_TABLE) -> None:
         self.url = url
-        self.conn = connect(url)
+        self.conn = self._open()
+        self._lock_wait: float | None = None  # set while the migration lock is held
         self._schema, self._table = self._table_parts(table)
         self.table = sql.Identifier(self._schema, self._table)
         self.checksums = sql.Identifier(self._schema, f"{self._table}_checksums")
         self.table_name = table
 
+    def _open(self) -> psycopg.Connection:
+        conn = connect(self.url)
+        if conn.info.server_version >= 140000:
+            # If orchestrator dies mid-statement, the server notices within a second, rolls
+            # the migration back and frees the lock, instead of finishing a long statement first.
+            conn.execute("set client_connection_check_interval = '1s'")
+        return conn
+
     def close(self) -> None:
         """Close the connection (which also frees the advisory lock)."""
         self.conn.close()
+
+    @property
+    def lost(self) -> bool:
+        """The connection is gone (server restarted, network cut)."""
+        return self.conn.closed or self.conn.broken
+
+    def reconnect(self, wait_seconds: float) -> None:
+        """Connect again after the connection was lost, and take the lock again if it was held.
+
+        The server rolled back whatever transaction was open when the connection died, so
+        what is committed is exactly what :meth:`applied_versions` says.
+        """
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                self.conn = self._open()
+                break
+            except DatabaseUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        if self._lock_wait is not None:
+            self._acquire(self._lock_wait)
 
     def __enter__(self) -> Database:
         return self
@@ -194,6 +226,16 @@ class Database:
         A second run waits up to ``wait_seconds`` (PostgreSQL's ``lock_timeout``
         bounds the wait) and then fails with :class:`LockTimeout`.
         """
+        self._acquire(wait_seconds)
+        self._lock_wait = wait_seconds
+        try:
+            yield
+        finally:
+            self._lock_wait = None
+            if not self.lost:
+                self.conn.execute("select pg_advisory_unlock(%s)", [self._lock_key()])
+
+    def _acquire(self, wait_seconds: float) -> None:
         key = self._lock_key()
         self.conn.execute("select set_config('lock_timeout', %s, false)", [f"{int(wait_seconds * 1000)}ms"])
         try:
@@ -208,11 +250,6 @@ class Database:
             ) from None
         finally:
             self.conn.execute("select set_config('lock_timeout', '0', false)")
-        try:
-            yield
-        finally:
-            if not self.conn.closed:
-                self.conn.execute("select pg_advisory_unlock(%s)", [key])
 
     def _lock_holder(self, key: int) -> str:
         row = self.conn.execute(
@@ -386,7 +423,7 @@ class Database:
             if position:
                 offset += int(position) - 1
             line = section.line_of(offset)
-            message = _message(exc)
+            message = ("connection lost: " if self.lost else "") + _message(exc)
             sqlstate = getattr(exc, "sqlstate", None)
             if sqlstate:
                 message += f" (SQLSTATE {sqlstate})"

@@ -22,11 +22,16 @@ def target_url(config: Config) -> DatabaseURL:
     if env.url is not None:
         return env.url
     url = embedded.dev_url(config.state_dir)
-    console.note(
-        f"Using the embedded PostgreSQL in {config.state_dir.name}/pgdata "
-        f"(database {url.database}); set DATABASE_URL to use another server"
-    )
+    if url not in _ANNOUNCED:  # once per process, however many steps connect
+        _ANNOUNCED.add(url)
+        console.note(
+            f"Using the embedded PostgreSQL in {config.state_dir.name}/pgdata "
+            f"(database {url.database}); set DATABASE_URL to use another server"
+        )
     return url
+
+
+_ANNOUNCED: set[DatabaseURL] = set()
 
 
 @contextmanager

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import hashlib
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -41,8 +40,8 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType, TransactionStmtKind
 from pglast.parser import ParseError, parse_sql, scan
 
-from .errors import ConfigError, MigrationFileError
-from .migrations import FILENAME, Migration, Section, migration_files, parse_migration, read_migration
+from .errors import ConfigError
+from .migrations import Migration, Section, migration_files, read_migration
 from .redaction import MASK, redact
 
 ERROR, WARNING, OFF = "error", "warning", "off"
@@ -632,22 +631,7 @@ def parse_errors(migrations: Sequence[Migration]) -> list[Finding]:
 def load(path: Path) -> Migration:
     """Read one file for linting.  A migration file name is not required (a draft or an
     example may be linted); the file must still be in dbmate's format."""
-    if FILENAME.match(path.name):
-        return read_migration(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise MigrationFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MigrationFileError(
-            path, "not valid UTF-8 text", line=data[: exc.start].count(b"\n") + 1
-        ) from None
-    up, down = parse_migration(text, str(path))
-    return Migration(
-        version="", filename=path.name, path=path, up=up, down=down, checksum=hashlib.sha256(data).hexdigest()
-    )
+    return read_migration(path, require_name=False)
 
 
 def lint_paths(paths: Sequence[Path], migrations_dir: Path, *, direction: str = "up") -> list[Finding]:

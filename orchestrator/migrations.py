@@ -209,10 +209,13 @@ def executable_statements(section: Section, filename: str) -> list[Statement]:
     return kept
 
 
-def read_migration(path: Path) -> Migration:
-    """Read and parse one migration file."""
+def read_migration(path: Path, *, require_name: bool = True) -> Migration:
+    """Read and parse one migration file.
+
+    ``require_name=False`` accepts any file name (a draft to lint); its version is then ''.
+    """
     match = FILENAME.match(path.name)
-    if not match:
+    if not match and require_name:
         raise MigrationFileError(path, "not a migration file name (<version>_<name>.sql)")
     try:
         data = path.read_bytes()
@@ -225,7 +228,7 @@ def read_migration(path: Path) -> Migration:
         raise MigrationFileError(path, "not valid UTF-8 text", line=line) from None
     up, down = parse_migration(text, str(path))
     return Migration(
-        version=match[1],
+        version=match[1] if match else "",
         filename=path.name,
         path=path,
         up=up,

@@ -26,6 +26,7 @@ from .redaction import register_secret
 from .runlog import RunLog
 
 OPPOSITE = {"up": "down", "down": "up"}
+RECONNECT_WAIT = 60.0  # seconds to wait for a restarting server before giving up on the rollback
 
 
 @dataclass(frozen=True)
@@ -358,6 +359,14 @@ def roll_back(run: Run, reason: str, *, partial: bool = False) -> None:
         _needs_restore(run, step, f"{reason}; a transaction:false migration stopped half-way")
     if not run.env.auto_rollback:
         _needs_restore(run, step, f"{reason}; automatic rollback is off (auto_rollback: false)")
+    if run.db is not None and run.db.lost:
+        console.warn("the database connection was lost; reconnecting to roll back")
+        try:
+            run.db.reconnect(RECONNECT_WAIT)
+        except OrchestratorError as exc:
+            _needs_restore(run, step, f"{reason}; the database stayed unreachable ({exc}), so nothing "
+                                      "could be rolled back: check its state when it is back")
+        run.log.rollback["reconnected"] = True
     with console.group(f"Rollback: {len(undo)} migration(s), because {reason}"):
         for m in undo:
             if direction == "down" and m.down.is_empty:

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import psycopg
 
 from conftest import BOOKKEEPING, sql, tables, versions
 
@@ -92,9 +91,9 @@ def test_syntax_error_position_gives_the_exact_line(project):
         "-- migrate:up\n-- a comment\ncreate table a (\n  id int,\n  name txt oops\n);\n-- migrate:down\ndrop table a;\n",
     )
     r = project.run("up")
-    assert r.code == 1
-    assert f"{path.name}:5" in r.err
-    assert tables(project.url) == BOOKKEEPING
+    assert r.code == 2  # found by the parser in review, before anything runs
+    assert f"{path.name}:5:12: error syntax-error" in r.out
+    assert tables(project.url) == []
 
 
 def test_transaction_false_runs_concurrent_index(project):
@@ -112,9 +111,14 @@ def test_transaction_false_runs_concurrent_index(project):
 
 
 def test_concurrent_index_in_transaction_gives_a_hint(project):
-    project.add("001", "create table a (id int);\ncreate index concurrently a_id on a (id);")
+    project.add("001", "create table a (id int);\ncreate index concurrently a_id on a (id);", "drop table a;")
     r = project.run("up")
-    assert r.code == 1
+    assert r.code == 2  # the linter knows before anything runs
+    assert ":3:1: error concurrently-in-transaction" in r.out and "transaction:false" in r.out
+    (project.root / "db" / "orchestrator.yml").write_text(
+        "environments:\n  dev:\n    lint: {concurrently-in-transaction: \"off\"}\n")
+    r = project.run("up")
+    assert r.code == 1  # the server says so, and orchestrator says what to do
     assert "transaction:false" in r.err and ":3" in r.err
     assert tables(project.url) == BOOKKEEPING
 
@@ -197,7 +201,7 @@ def test_malformed_later_file_stops_everything(project):
 
 
 def test_empty_down_section_refuses_rollback(project):
-    project.add("001", "create table a (id int);", "-- irreversible")
+    project.add("001", "create table a (id int);", "-- orchestrator:ignore empty-down kept forever")
     assert project.run("up").code == 0
     r = project.run("rollback")
     assert r.code == 2 and "down section is empty" in r.err

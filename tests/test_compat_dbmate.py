@@ -34,6 +34,12 @@ def has_table(project: Project, name: str) -> bool:
 # -- applying with one tool, reading and rolling back with the other -------------------
 
 
+@pytest.fixture(autouse=True)
+def _no_lint(project: Project) -> None:
+    """These tests compare file handling with dbmate's, so orchestrator's linter stays out of it."""
+    (project.root / "db" / "orchestrator.yml").write_text('environments:\n  dev:\n    lint: {"*": "off"}\n')
+
+
 def test_dbmate_applies_orchestrator_reads_and_rolls_back(shipped: Project):
     ok(shipped.dbmate("--no-dump-schema", "up"))
 

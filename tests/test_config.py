@@ -11,7 +11,7 @@ import pytest
 from orchestrator import config
 from orchestrator.errors import ConfigError
 
-from conftest import URL_VARIABLES, tables, versions
+from conftest import URL_VARIABLES, tables
 
 
 @pytest.fixture

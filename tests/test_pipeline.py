@@ -83,7 +83,8 @@ def test_healthy_deploy_records_everything(staging):
 
 def test_rename_that_breaks_the_app_is_rolled_back(staging):
     before = fingerprint(staging.url)
-    staging.add("0004", "alter table users rename column full_name to display_name;",
+    staging.add("0004", "-- orchestrator:ignore rename-column the app reads both names (it does not: the test)\n"
+                "alter table users rename column full_name to display_name;",
                 "alter table users rename column display_name to full_name;", name="rename")
     r = staging.run("up", "-e", "staging")
     assert r.code == 1, r.text
@@ -141,7 +142,10 @@ def test_s3_unreachable_applies_nothing(staging):
 
 def test_irreversible_migration_failing_health_needs_restore(staging):
     before = fingerprint(staging.url)
-    staging.add("0004", "update customers set name = 'changed';\nalter table users drop column full_name;", "", name="drop")
+    staging.add("0004", "update customers set name = 'changed';\n"
+                "-- orchestrator:ignore drop-column the app stopped reading it (it did not: the test)\n"
+                "alter table users drop column full_name;",
+                "-- orchestrator:ignore empty-down a dropped column cannot come back", name="drop")
     r = staging.run("up", "-e", "staging")
     assert r.code == 3, r.text
     doc = run_log(staging, r)
@@ -232,7 +236,8 @@ def test_backups_list_history_and_restore_dry_run(staging):
 
 def test_no_secret_anywhere(staging, password_role):
     url = staging.url.dbmate_url().replace("postgres@", f"{password_role.user}:{password_role.password}@")
-    staging.add("0004", "alter table users rename column full_name to display_name;",
+    staging.add("0004", "-- orchestrator:ignore rename-column the app reads both names (it does not: the test)\n"
+                "alter table users rename column full_name to display_name;",
                 "alter table users rename column display_name to full_name;", name="rename")
     env = staging.env(STAGING_DATABASE_URL=url)
     r = staging.run("up", "-e", "staging", env=env)

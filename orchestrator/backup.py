@@ -1062,25 +1062,26 @@ def find_backup(store: Store, key_or_url: str) -> BackupInfo:
 
 
 def restore(url: DatabaseURL, store: Store, info: BackupInfo, *, dry_run: bool = False) -> str:
-    """Restore a backup into the database; return the archive's table of contents on a dry run.
+    """Restore a backup into the database; return the archive's table of contents.
 
     The dump is downloaded (S3) and its size and SHA-256 checked against the manifest
     before anything else, so a damaged or tampered backup restores nothing.  Then
     ``pg_restore --clean --if-exists --no-owner --single-transaction``: one transaction,
     so a pg_restore failure leaves the database as it was.  Objects created after the
     backup that the archive does not hold (a table a later migration added) are left
-    in place.  The caller holds the migration lock.  A dry run only runs
-    ``pg_restore --list`` and does not connect to the database.
+    in place (see :func:`archive_tables`).  The caller holds the migration lock.  A dry
+    run only runs ``pg_restore --list`` and does not connect to the database.
     """
     dump_major = int((info.pg_dump_version or "0").split(".")[0] or 0)
     major = dump_major if dry_run else max(_server(url)[0], dump_major)
     pg_restore, _ = _program("pg_restore", major)
     with store._fetch(info) as path:
+        try:
+            toc = pgtools.run([str(pg_restore), "--list", str(path)], env={}).decode("utf-8", "replace")
+        except ToolError as exc:
+            raise _fail(f"cannot read {info.url}: {_one_line(exc)}") from None
         if dry_run:
-            try:
-                return pgtools.run([str(pg_restore), "--list", str(path)], env={}).decode("utf-8", "replace")
-            except ToolError as exc:
-                raise _fail(f"cannot read {info.url}: {_one_line(exc)}") from None
+            return toc
         args = [
             str(pg_restore),
             "--clean",
@@ -1099,11 +1100,20 @@ def restore(url: DatabaseURL, store: Store, info: BackupInfo, *, dry_run: bool =
             raise _fail(
                 f"restore of {info.url} failed and was rolled back, the database is unchanged: {_one_line(exc)}"
             ) from None
-    return ""
+    return toc
+
+
+_TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (\S+) (\S+) ", re.M)
+
+
+def archive_tables(toc: str) -> set[tuple[str, str]]:
+    """(schema, table) of every table in a ``pg_restore --list`` table of contents."""
+    return {(m[1], m[2]) for m in _TOC_TABLE.finditer(toc)}
 
 
 __all__ = [
     "BackupInfo",
+    "archive_tables",
     "LocalStore",
     "S3Store",
     "Store",

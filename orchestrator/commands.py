@@ -293,8 +293,13 @@ def restore(config: Config, key_or_url: str, *, dry_run: bool = False, yes: bool
             raise Refused("restore not confirmed; nothing changed")
     with open_database(config) as db, db.lock(config.environment.lock_wait):
         console.say(f"Restoring {info.url} ({info.size} bytes, schema version {info.schema_version or '-'})")
-        backup.restore(db.url, store, info)
+        toc = backup.restore(db.url, store, info)
         console.say(f"Restored: {config.environment.name} is at version {max(db.applied_versions(), default='(none)')}")
+        extra = sorted(db.tables() - backup.archive_tables(toc))
+        if extra:
+            names = ", ".join(f"{schema}.{table}" for schema, table in extra)
+            console.warn(f"tables that are not in the backup were left in place (drop them if a failed "
+                         f"migration made them): {names}")
     return 0
 
 

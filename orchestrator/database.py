@@ -150,6 +150,14 @@ class Database:
         except psycopg.Error as exc:
             raise DatabaseUnavailable(f"database probe failed: {_message(exc)}") from None
 
+    def tables(self) -> set[tuple[str, str]]:
+        """(schema, table) of every user table, for comparing with a backup's contents."""
+        rows = self.conn.execute(
+            "select schemaname, tablename from pg_tables "
+            "where schemaname not in ('pg_catalog', 'information_schema')"
+        ).fetchall()
+        return {(r[0], r[1]) for r in rows}
+
     # -- the migrations table --------------------------------------------------------
 
     def _table_parts(self, table: str) -> tuple[str, str]:

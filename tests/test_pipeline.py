@@ -142,7 +142,7 @@ def test_s3_unreachable_applies_nothing(staging):
 
 def test_irreversible_migration_failing_health_needs_restore(staging):
     before = fingerprint(staging.url)
-    staging.add("0004", "update customers set name = 'changed';\n"
+    staging.add("0004", "update customers set name = 'changed';\ncreate table audit_new (id int);\n"
                 "-- orchestrator:ignore drop-column the app stopped reading it (it did not: the test)\n"
                 "alter table users drop column full_name;",
                 "-- orchestrator:ignore empty-down a dropped column cannot come back", name="drop")
@@ -157,6 +157,7 @@ def test_irreversible_migration_failing_health_needs_restore(staging):
     assert args[0] == "orchestrator"
     restored = staging.run(*args[1:])
     assert restored.code == 0, restored.text
+    assert "left in place" in restored.err and "public.audit_new" in restored.err
     after = fingerprint(staging.url)
     assert {t: after[t] for t in before} == before
     assert versions(staging.url) == ["0001", "0002", "0003"]

@@ -60,9 +60,9 @@ def fail(text: str) -> None:
 _ANNOTATIONS: list = []  # one github.Annotations per process, made on first use
 
 
-def _annotations():  # noqa: ANN202  (github.Annotations, imported lazily)
+def _annotations():  # -> github.Annotations (imported lazily: console is imported everywhere)
     if not _ANNOTATIONS:
-        from .github import Annotations  # noqa: PLC0415
+        from .github import Annotations
 
         _ANNOTATIONS.append(Annotations())
     return _ANNOTATIONS[0]

@@ -84,8 +84,16 @@ class Annotations:
         self.dropped: dict[str, int] = {}
         self._seen: set[tuple[str, str | None, int | None, str]] = set()
 
-    def emit(self, level: str, message: str, *, file: str | None = None, line: int | None = None,
-             title: str | None = None, out: TextIO | None = None) -> bool:
+    def emit(
+        self,
+        level: str,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        title: str | None = None,
+        out: TextIO | None = None,
+    ) -> bool:
         """Print one annotation (on ``out``, default stdout); False if it was a duplicate or
         over the cap."""
         message = redact(message)
@@ -213,8 +221,11 @@ def outputs_from_run_log(doc: Mapping[str, Any], run_log: str = "") -> dict[str,
     done = "applied" if direction == "up" else "reverted"
     rolled = doc.get("rollback") or {}
     undone = set(rolled.get("migrations") or []) if rolled.get("result") == "ok" else set()
-    applied = [m["file"] for m in doc.get("migrations") or []
-               if m.get("direction") == direction and m.get("result") == done and m["file"] not in undone]
+    applied = [
+        m["file"]
+        for m in doc.get("migrations") or []
+        if m.get("direction") == direction and m.get("result") == done and m["file"] not in undone
+    ]
     return {
         "outcome": str(doc.get("outcome") or ""),
         "exit-code": str(doc.get("exit_code") if doc.get("exit_code") is not None else ""),
@@ -234,7 +245,9 @@ def _shrunk(doc: Mapping[str, Any], sql_chars: int | None) -> dict[str, Any]:
         if sql_chars is None:
             m["sql"] = "-- (SQL left out of the summary to fit GitHub's limit; see the run log artifact)"
         elif len(sql) > sql_chars:
-            m["sql"] = sql[:sql_chars] + f"\n-- … ({len(sql) - sql_chars} more characters in the run log artifact)"
+            m["sql"] = (
+                sql[:sql_chars] + f"\n-- … ({len(sql) - sql_chars} more characters in the run log artifact)"
+            )
     return small
 
 
@@ -251,21 +264,24 @@ def _readable(output: str) -> str:
     """Console output with workflow commands turned back into plain lines."""
     lines = []
     for line in output.splitlines():
-        if line.startswith("::endgroup::") or line.startswith("::add-mask::"):
+        if line.startswith(("::endgroup::", "::add-mask::")):
             continue
         if line.startswith("::group::"):
-            lines.append(f"==> {line[len('::group::'):]}")
+            lines.append(f"==> {line[len('::group::') :]}")
             continue
         match = re.match(r"^::(error|warning|notice)[^:]*::(.*)$", line)
         if match:
-            lines.append(f"{match[1]}: {match[2].replace('%0A', chr(10)).replace('%0D', '').replace('%25', '%')}")
+            lines.append(
+                f"{match[1]}: {match[2].replace('%0A', chr(10)).replace('%0D', '').replace('%25', '%')}"
+            )
             continue
         lines.append(line)
     return "\n".join(lines)
 
 
-def summary_from_output(action: str, environment: str, exit_code: int, output: str,
-                        limit: int = SUMMARY_LIMIT) -> str:
+def summary_from_output(
+    action: str, environment: str, exit_code: int, output: str, limit: int = SUMMARY_LIMIT
+) -> str:
     """A summary for a command without a run log: outcome, exit code and its output."""
     outcome = OUTCOME_BY_CODE.get(exit_code, "failed")
     head = [
@@ -282,21 +298,45 @@ def summary_from_output(action: str, environment: str, exit_code: int, output: s
     room = limit - len("\n".join(head + tail).encode("utf-8")) - 200
     data = body.encode("utf-8")
     if len(data) > room:  # the end of the output says how it ended: keep that
-        body = "… (the beginning is left out; the full output is in the workflow artifact)\n" + \
-            data[len(data) - max(room, 0):].decode("utf-8", errors="ignore")
+        body = "… (the beginning is left out; the full output is in the workflow artifact)\n" + data[
+            len(data) - max(room, 0) :
+        ].decode("utf-8", errors="ignore")
     return "\n".join(head + [body] + tail)
+
+
+_MIGRATION_ERROR = re.compile(
+    r"^(?P<path>\S+?\.sql):(?P<line>\d+): (?P<direction>up|down) failed: (?P<message>.*)$"
+)
+
+
+def repo_path(path: str, environ: Mapping[str, str]) -> str:
+    """``path`` relative to the repository (``$GITHUB_WORKSPACE``), as annotations want it."""
+    full = Path(path) if Path(path).is_absolute() else Path.cwd() / path
+    root = Path(environ.get("GITHUB_WORKSPACE") or Path.cwd())
+    try:
+        return full.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path
 
 
 # -- publish ----------------------------------------------------------------------------
 
 
-def publish(*, action: str, environment: str, exit_code: int, run_log: Path | None = None,
-            output_file: Path | None = None, environ: Mapping[str, str] | None = None,
-            out: TextIO | None = None) -> dict[str, str]:
-    """Write the step's outputs and its whole summary; annotate findings and failures."""
+def publish(
+    *,
+    action: str,
+    environment: str,
+    exit_code: int,
+    run_log: Path | None = None,
+    output_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+) -> dict[str, str]:
+    """Write the step's outputs and its whole summary; one annotation saying how it ended."""
     environ = os.environ if environ is None else environ
     secrets_found = database_url_secrets(environ)
     notes = Annotations(out=out)
+    marked = False  # the failure is already annotated on its file and line
     output = ""
     if output_file and output_file.is_file():
         output = output_file.read_text(encoding="utf-8", errors="replace")
@@ -309,34 +349,60 @@ def publish(*, action: str, environment: str, exit_code: int, run_log: Path | No
     if doc is not None:
         values = outputs_from_run_log(doc, str(run_log))
         values["exit-code"] = str(exit_code)  # the process's code is the truth
-        summary = summary_from_run_log(doc)
-        for f in doc.get("findings") or []:
-            level = "error" if f.get("severity") == "error" else "warning"
-            notes.emit(level, f"{f.get('rule')}: {f.get('message')}", file=f.get("file"), line=f.get("line"),
-                       title=f"orchestrator {f.get('rule')}")
+        shown = copy.deepcopy(doc)  # migration files as the repository names them
+        for m in (shown.get("plan") or {}).get("migrations") or []:
+            if m.get("file"):
+                m["file"] = repo_path(m["file"], environ)
+        summary = summary_from_run_log(shown)  # findings were annotated by the run itself, on their lines
         error = doc.get("error")
     else:
         values = {name: "" for name in OUTPUT_NAMES}
-        values.update({"outcome": OUTCOME_BY_CODE.get(exit_code, "failed"), "exit-code": str(exit_code),
-                       "rolled-back": "false"})
+        values.update(
+            {
+                "outcome": OUTCOME_BY_CODE.get(exit_code, "failed"),
+                "exit-code": str(exit_code),
+                "rolled-back": "false",
+            }
+        )
         summary = summary_from_output(action, environment, exit_code, output)
         last = [line for line in output.splitlines() if line.startswith("error: ")]
         error = last[-1].removeprefix("error: ") if last else None
-    if exit_code != 0:
-        notes.emit("error", error or f"orchestrator {action} exited with code {exit_code}",
-                   title=f"orchestrator {action} on {environment}: {values['outcome']}")
+        # verify (and anything else without a run log) does not annotate a failing migration
+        # itself: mark its line here, from the error line the CLI ended with.
+        failed = _MIGRATION_ERROR.match(error or "")
+        if failed and exit_code != 0:
+            marked = notes.emit(
+                "error",
+                failed["message"],
+                file=repo_path(failed["path"], environ),
+                line=int(failed["line"]),
+                title=f"migration {failed['direction']} failed",
+            )
+    if exit_code != 0 and not marked:
+        notes.emit(
+            "error",
+            error or f"orchestrator {action} exited with code {exit_code}",
+            title=f"orchestrator {action} on {environment}: {values['outcome']}",
+        )
     elif values["outcome"] == "dry_run" and values["plan-hash"]:
-        notes.emit("notice", f"dry run of {action} on {environment}: plan hash {values['plan-hash']} "
-                   "(pass it as expect_plan to apply exactly this plan)", title="orchestrator plan reviewed")
-    write_outputs({k: scrub(v, secrets_found) for k, v in values.items()},
-                  environ.get("GITHUB_OUTPUT") or None)
+        notes.emit(
+            "notice",
+            f"dry run of {action} on {environment}: plan hash {values['plan-hash']} "
+            "(pass it as expect_plan to apply exactly this plan)",
+            title="orchestrator plan reviewed",
+        )
+    write_outputs(
+        {k: scrub(v, secrets_found) for k, v in values.items()}, environ.get("GITHUB_OUTPUT") or None
+    )
     write_summary(scrub(summary, secrets_found), environ.get("GITHUB_STEP_SUMMARY") or None)
     return values
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.github",
-                                     description="GitHub Actions helpers for orchestrator's composite action.")
+    parser = argparse.ArgumentParser(
+        prog="python -m orchestrator.github",
+        description="GitHub Actions helpers for orchestrator's composite action.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("mask", help="::add-mask:: the password of every *DATABASE_URL variable")
     p = sub.add_parser("publish", help="write the step outputs and the step summary")
@@ -349,8 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "mask":
         mask_database_urls(os.environ)
         return 0
-    publish(action=args.action, environment=args.environment, exit_code=args.exit_code,
-            run_log=args.run_log, output_file=args.output_file)
+    publish(
+        action=args.action,
+        environment=args.environment,
+        exit_code=args.exit_code,
+        run_log=args.run_log,
+        output_file=args.output_file,
+    )
     return 0
 
 

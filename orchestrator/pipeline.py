@@ -111,7 +111,7 @@ def review(run: Run, stack: ExitStack) -> None:
             run.db = stack.enter_context(open_existing(run.config))
         else:
             run.db = stack.enter_context(open_database(run.config, create=request.action == "up"))
-            stack.enter_context(run.db.lock(env.lock_wait))  # held until the run is recorded
+            stack.enter_context(run.db.lock(env.lock_wait))  # held until the last step is done
         state = load_state(run.config, run.db)
         _check_drift_and_order(run, state)
         plan = up_plan(state) if request.action == "up" else down_plan(state, request.steps)

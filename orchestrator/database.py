@@ -345,19 +345,22 @@ class Database:
 
     def _record(self, migration: Migration, direction: str) -> None:
         """The ``schema_migrations`` row (dbmate's) and the checksum row (orchestrator's)."""
-        if direction == "up":
-            self.conn.execute(sql.SQL("insert into {} (version) values (%s)").format(self.table), [migration.version])
+        if direction == "up":  # one round trip for both rows
             self.conn.execute(
                 sql.SQL(
+                    "with recorded as (insert into {} (version) values (%s)) "
                     "insert into {} (version, checksum, file) values (%s, %s, %s) on conflict (version) "
                     "do update set checksum = excluded.checksum, file = excluded.file, applied_at = now(), "
                     "state = 'applied'"
-                ).format(self.checksums),
-                [migration.version, migration.checksum, migration.filename],
+                ).format(self.table, self.checksums),
+                [migration.version, migration.version, migration.checksum, migration.filename],
             )
         else:
-            self.conn.execute(sql.SQL("delete from {} where version = %s").format(self.table), [migration.version])
-            self.conn.execute(sql.SQL("delete from {} where version = %s").format(self.checksums), [migration.version])
+            self.conn.execute(
+                sql.SQL("with forgotten as (delete from {} where version = %s) delete from {} where version = %s")
+                .format(self.table, self.checksums),
+                [migration.version, migration.version],
+            )
 
     def _mark_unfinished(self, migration: Migration, direction: str) -> None:
         """Before a ``transaction:false`` section runs, say so durably.
@@ -417,8 +420,10 @@ class Database:
         return row is not None and row[0] is not None
 
     def _set_timeouts(self, timeouts: Timeouts, *, local: bool) -> None:
-        for name, value in (("lock_timeout", timeouts.lock), ("statement_timeout", timeouts.statement)):
-            self.conn.execute("select set_config(%s, %s, %s)", [name, value, local])
+        self.conn.execute(
+            "select set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
+            [timeouts.lock, local, timeouts.statement, local],
+        )
 
     def _execute(self, migration: Migration, direction: str, stmt: Statement, *, done: int = 0,
                  total: int = 0) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import functools
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -651,13 +652,24 @@ def secret_literals(migration: Migration) -> list[str]:
     for name in ("up", "down"):
         section = migration.section(name)
         try:
-            raws = parse_sql(section.sql)
-            tokens = list(scan(section.sql))
+            raws = _parse(section.sql)
+            tokens = list(_scan(section.sql))
         except ParseError:
             continue
         for stmt, toks in _with_tokens([_statement(section.sql, raw) for raw in raws], tokens):
             out += [s.value for s in _secrets(stmt.node, toks, section.sql)]
     return out
+
+
+# A review lints a section and then collects its secrets: parse each text once.
+@functools.lru_cache(maxsize=1024)
+def _parse(sql: str) -> tuple[ast.RawStmt, ...]:
+    return tuple(parse_sql(sql))
+
+
+@functools.lru_cache(maxsize=1024)
+def _scan(sql: str) -> tuple[Any, ...]:
+    return tuple(scan(sql))
 
 
 # -- the linter -----------------------------------------------------------------------
@@ -763,7 +775,7 @@ class _SectionLinter:
 
     def run(self) -> list[Finding]:
         try:
-            raws = parse_sql(self.sql)
+            raws = _parse(self.sql)
         except ParseError as exc:
             return self._finish([], self._syntax_error(exc))
         statements = [_statement(self.sql, raw, index) for index, raw in enumerate(raws)]
@@ -780,7 +792,7 @@ class _SectionLinter:
     def _tokens(self) -> list[Any]:
         if self.tokens is None:
             try:
-                self.tokens = list(scan(self.sql))
+                self.tokens = list(_scan(self.sql))
             except ParseError:
                 self.tokens = []
         return self.tokens

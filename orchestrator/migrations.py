@@ -11,6 +11,7 @@ Parsing is pure (:func:`parse_migration` takes text); only :func:`discover` read
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -154,7 +155,8 @@ def _section(text: str, start: int, end: int, filename: str) -> Section:
     )
 
 
-def split_statements(sql: str) -> list[Statement]:
+@functools.lru_cache(maxsize=1024)  # lint, review and apply all ask for the same sections
+def split_statements(sql: str) -> tuple[Statement, ...]:
     """Split SQL into statements with the PostgreSQL parser (pglast / libpg_query).
 
     Text the parser rejects comes back whole, as one statement marked ``whole``: the
@@ -167,7 +169,7 @@ def split_statements(sql: str) -> list[Statement]:
         skip = _LEADING_NOISE.match(sql)
         start = skip.end() if skip else 0
         text = sql[start:].rstrip()
-        return [Statement(text=text, offset=start, whole=True)] if text else []
+        return (Statement(text=text, offset=start, whole=True),) if text else ()
     statements = []
     for piece in slices:
         start = piece.start
@@ -177,7 +179,7 @@ def split_statements(sql: str) -> list[Statement]:
         text = sql[start : piece.stop].strip()
         if text:
             statements.append(Statement(text=text, offset=start))
-    return statements
+    return tuple(statements)
 
 
 def executable_statements(section: Section, filename: str) -> list[Statement]:
@@ -188,7 +190,7 @@ def executable_statements(section: Section, filename: str) -> list[Statement]:
     ``BEGIN``/``COMMIT`` (the guide recommends writing them) would commit half a
     migration, so they are left out; an explicit ``ROLLBACK`` is refused.
     """
-    statements = split_statements(section.sql)
+    statements = list(split_statements(section.sql))
     if not section.transaction:
         return statements
     kept = []

@@ -175,7 +175,7 @@ EMPTY_SECTIONS = {
 def test_empty_sections(text):
     up, down = parse_migration(text, "m.sql")
     assert up.is_empty and down.is_empty
-    assert split_statements(up.sql) == [] and split_statements(down.sql) == []
+    assert split_statements(up.sql) == () and split_statements(down.sql) == ()
     assert executable_statements(up, "m.sql") == []
 
 

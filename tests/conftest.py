@@ -167,6 +167,34 @@ def shipped(project: Project) -> Project:
     return project
 
 
+SEED = """
+insert into users (email, full_name) values ('ada@example.com', 'Ada'), ('bob@example.com', 'Bob');
+insert into customers (name, email, owner_id) select 'Acme', 'ops@acme.test', id from users where full_name = 'Ada';
+insert into customer_tags (customer_id, tag) select id, 'vip' from customers;
+"""
+
+
+@pytest.fixture
+def staging(shipped, s3_bucket, health_app):
+    """The shipped migrations applied and seeded; a staging config with S3 and /health/db."""
+    (shipped.root / "db" / "orchestrator.yml").write_text(
+        "environments:\n"
+        "  staging:\n"
+        f"    backup: s3://{s3_bucket.name}/flowstate\n"
+        f"    health_url: {health_app.url}\n"
+        "    health: {attempts: 3, interval: 100ms, timeout: 2s}\n"
+        "    lock_timeout: 2s\n"
+    )
+    app_query, health_app.query = health_app.query, "select 1"  # the app before its tables exist
+    r = shipped.run("up", "-e", "staging")
+    assert r.code == 0, r.text
+    health_app.query = app_query
+    sql(shipped.url, SEED)
+    shipped.bucket = s3_bucket
+    shipped.app = health_app
+    return shipped
+
+
 # Fixtures for S3 (moto's server mode) and the /health/db endpoint live in their own
 # plugin modules while they are being built, and are loaded here for every test.
 pytest_plugins = ["s3_server", "health_server"]

@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 import yaml
 from action_runner import REPO, interpolate, load_action, run_action
-from conftest import URL_VARIABLES, sql, versions
+from conftest import URL_VARIABLES, versions
 
 WORKFLOWS = REPO / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
@@ -484,26 +484,6 @@ def dispatch(workflow: str, step_id: str | None, inputs: dict, secrets: dict) ->
     with_ = {k: interpolate(v, contexts) for k, v in (steps[0].get("with") or {}).items()}
     env = {k: interpolate(v, contexts) for k, v in (steps[0].get("env") or {}).items()}
     return with_, env
-
-
-@pytest.fixture
-def staging(shipped, s3_bucket, health_app):
-    """The shipped migrations applied; a staging config with S3 backups and /health/db."""
-    (shipped.root / "db" / "orchestrator.yml").write_text(
-        "environments:\n"
-        "  staging:\n"
-        f"    backup: s3://{s3_bucket.name}/flowstate\n"
-        f"    health_url: {health_app.url}\n"
-        "    health: {attempts: 3, interval: 100ms, timeout: 2s}\n"
-        "    lock_timeout: 2s\n"
-    )
-    app_query, health_app.query = health_app.query, "select 1"
-    r = shipped.run("up", "-e", "staging")
-    assert r.code == 0, r.text
-    health_app.query = app_query
-    sql(shipped.url, "insert into users (email, full_name) values ('ada@example.com', 'Ada')")
-    shipped.bucket = s3_bucket
-    return shipped
 
 
 def run_db_migrate(

@@ -8,17 +8,9 @@ import re
 import shlex
 from pathlib import Path
 
-import pytest
 
 from conftest import sql, tables, versions
 from s3_server import FAKE_SECRET_KEY
-
-SEED = """
-insert into users (email, full_name) values ('ada@example.com', 'Ada'), ('bob@example.com', 'Bob');
-insert into customers (name, email, owner_id) select 'Acme', 'ops@acme.test', id from users where full_name = 'Ada';
-insert into customer_tags (customer_id, tag) select id, 'vip' from customers;
-"""
-
 
 def fingerprint(url) -> dict[str, tuple]:
     """Row count and a checksum of every table: what 'the exact data' means here."""
@@ -26,27 +18,6 @@ def fingerprint(url) -> dict[str, tuple]:
     for table in tables(url):
         out[table] = sql(url, f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {table} t")[0]
     return out
-
-
-@pytest.fixture
-def staging(shipped, s3_bucket, health_app):
-    """The shipped migrations applied and seeded; a staging config with S3 and /health/db."""
-    (shipped.root / "db" / "orchestrator.yml").write_text(
-        "environments:\n"
-        "  staging:\n"
-        f"    backup: s3://{s3_bucket.name}/flowstate\n"
-        f"    health_url: {health_app.url}\n"
-        "    health: {attempts: 3, interval: 100ms, timeout: 2s}\n"
-        "    lock_timeout: 2s\n"
-    )
-    app_query, health_app.query = health_app.query, "select 1"  # the app before its tables exist
-    r = shipped.run("up", "-e", "staging")
-    assert r.code == 0, r.text
-    health_app.query = app_query
-    sql(shipped.url, SEED)
-    shipped.bucket = s3_bucket
-    shipped.app = health_app
-    return shipped
 
 
 def run_log(project, result) -> dict:

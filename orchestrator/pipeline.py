@@ -23,7 +23,7 @@ from .errors import MigrationFailed, NeedsRestore, OrchestratorError, Refused, R
 from .migrations import Migration
 from .plan import Plan, State, down_plan, up_plan
 from .redaction import register_secret
-from .runlog import RunLog
+from .runlog import RunLog, Step
 
 OPPOSITE = {"up": "down", "down": "up"}
 RECONNECT_WAIT = 60.0  # seconds to wait for a restarting server before giving up on the rollback
@@ -119,7 +119,7 @@ def review(run: Run, stack: ExitStack) -> None:
         for m in plan.migrations:  # before anything prints the SQL
             for secret in lint.secret_literals(m):
                 register_secret(secret)
-        run.log.plan = plan_document(plan)
+        run.log.plan = plan_document(plan, run.config.root)
         _print_plan(plan, request.dry_run)
         _lint_plan(run, plan)
         if request.expect_plan and request.expect_plan != plan.hash:
@@ -211,8 +211,8 @@ def _check_backup_policy(run: Run) -> None:
         )
 
 
-def plan_document(plan: Plan) -> dict:
-    """The plan as the run log records it, SQL included."""
+def plan_document(plan: Plan, root: Path) -> dict:
+    """The plan as the run log records it, SQL included; files relative to the project."""
     return {
         "direction": plan.direction,
         "hash": plan.hash,
@@ -221,7 +221,7 @@ def plan_document(plan: Plan) -> dict:
         "migrations": [
             {
                 "version": m.version,
-                "file": str(m.path),
+                "file": _relative_to(root, m.path),
                 "checksum": m.checksum,
                 "transaction": m.section(plan.direction).transaction,
                 "sql": m.section(plan.direction).sql,
@@ -377,13 +377,13 @@ def roll_back(run: Run, reason: str, *, partial: bool = False) -> None:
                 _needs_restore(run, step, f"{reason}; rolling back failed: {exc}")
     run.log.rollback["result"] = "ok"
     step.end("ok", migrations=names)
-    if undo and (run.env.health.url or run.plan):
+    if undo:
         after = _health_check(run, run.plan.from_version if run.plan else None, "after_rollback")
         run.log.rollback["healthy_after"] = after.healthy
     raise RolledBack(f"{reason}; rolled back {len(undo)} migration(s): the database is as before the run")
 
 
-def _needs_restore(run: Run, step, why: str) -> None:  # noqa: ANN001
+def _needs_restore(run: Run, step: Step, why: str) -> None:
     run.log.rollback = {**(run.log.rollback or {}), "result": "failed"}
     step.end("failed", error=why)
     if run.backup is not None:
@@ -422,9 +422,13 @@ def record(run: Run, outcome: str, code: int, error: str | None) -> None:
 
 
 def _relative(run: Run, path: Path) -> str:
-    """A path as GitHub wants it in annotations: relative to the repository."""
+    """A path as GitHub wants it in annotations: relative to the project."""
+    return _relative_to(run.config.root, path)
+
+
+def _relative_to(root: Path, path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(run.config.root))
+        return str(path.resolve().relative_to(root))
     except ValueError:
         return str(path)
 

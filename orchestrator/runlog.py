@@ -218,7 +218,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
     plan = doc.get("plan")
     if plan:
         out += [f"### Plan ({plan['direction']}, {len(plan['migrations'])} migration(s))", "",
-                f"Plan hash: `{plan['hash']}` · from `{plan['from_version']}` to `{plan['target_version']}`", ""]
+                f"Plan hash: `{plan['hash']}` · from version `{plan['from_version'] or '(none)'}` "
+                f"to `{plan['target_version'] or '(none)'}`", ""]
         for m in plan["migrations"]:
             out += [f"<details><summary><code>{m['file']}</code></summary>", "", "```sql",
                     m["sql"].rstrip("\n").replace("```", "`\u200b``"), "```", "", "</details>", ""]

@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         schema_file=args.schema_file,
         migrations_table=args.migrations_table,
         no_dump_schema=args.no_dump_schema,
+        needs_database=args.command not in ("lint", "new"),
     )
     if args.command == "status":
         return commands.status(cfg, as_json=args.json, exit_code=args.exit_code)

@@ -755,6 +755,6 @@ def test_pr_check_workflow_verifies_and_plans_what_the_pull_request_adds(
     assert plan.outputs["outcome"] == "dry_run", plan.log
     doc = json.loads(Path(plan.outputs["run-log"]).read_text())
     assert [m["version"] for m in doc["plan"]["migrations"]] == ["0004"]
-    assert "from `0003` to `0004`" in plan.summary and "add column notes" in plan.summary
+    assert "from version `0003` to `0004`" in plan.summary and "add column notes" in plan.summary
     names = {next(s for s in r.steps if "upload" in s.name.lower()).with_["name"] for r in results.values()}
     assert len(names) == 3  # artifact names never collide within a run

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from conftest import sql, tables, versions
+from test_pipeline import run_log
 
 
 @pytest.fixture
@@ -205,7 +206,7 @@ def test_ignore_comment_lets_it_through_and_keeps_the_reason(applied):
                         "create index customers_name on customers (name);", "drop index customers_name;", name="idx")
     r = applied.run("up", "-e", "staging")
     assert r.code == 0, r.text
-    doc = json.loads(next((applied.root / ".orchestrator" / "runs").glob("*.json")).read_text())
+    doc = run_log(applied, r)
     [finding] = [f for f in doc["findings"] if f["rule"] == "index-not-concurrent"]
     assert finding["suppressed"] and finding["reason"] == "100 rows, takes milliseconds"
 
@@ -241,6 +242,9 @@ def test_lint_command(applied):
     bad = applied.add("0040", "alter table customers alter column name type varchar(10);",
                       "alter table customers alter column name type text;", name="type")
     r = applied.run("lint")
+    assert r.code == 0 and f"{bad.name}:2:1: warning column-type-change" in r.out  # dev warns
+    env = {k: v for k, v in applied.env().items() if k != "DATABASE_URL"}  # lint needs no database
+    r = applied.run("lint", "-e", "production", env=env)
     assert r.code == 1 and f"{bad.name}:2:1: error column-type-change" in r.out
     data = json.loads(applied.run("lint", "--json", str(bad)).out)
     assert data[0]["rule"] == "column-type-change"

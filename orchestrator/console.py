@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -57,15 +58,11 @@ def fail(text: str) -> None:
     print(redact(f"error: {text}"), file=sys.stderr, flush=True)
 
 
-_ANNOTATIONS: list = []  # one github.Annotations per process, made on first use
+@functools.cache
+def _annotations():  # -> github.Annotations: one per process, imported only in GitHub Actions
+    from .github import Annotations
 
-
-def _annotations():  # -> github.Annotations (imported lazily: console is imported everywhere)
-    if not _ANNOTATIONS:
-        from .github import Annotations
-
-        _ANNOTATIONS.append(Annotations())
-    return _ANNOTATIONS[0]
+    return Annotations()
 
 
 def annotate(level: str, message: str, *, file: str | None = None, line: int | None = None,

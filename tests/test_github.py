@@ -120,7 +120,7 @@ def test_annotations_are_escaped_deduplicated_and_capped():
 
 
 def test_console_annotations_only_in_github_actions_and_capped(monkeypatch, capsys):
-    monkeypatch.setattr(console, "_ANNOTATIONS", [])
+    console._annotations.cache_clear()  # a fresh per-process counter for this test
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     console.annotate("error", "quiet")
     console.warn("plain warning")

@@ -17,7 +17,7 @@ from . import backup, console, database, embedded, pipeline, schema
 from .config import Config
 from .database import Database
 from .dburl import DatabaseURL
-from .engine import load_state, ms, open_database, run_plan
+from .engine import annotate_findings, load_state, ms, open_database, run_plan
 from .errors import Refused, UsageError
 from .migrations import Migration, discover
 from .pipeline import Request
@@ -93,14 +93,7 @@ def _dump_if_configured(config: Config) -> None:
     if config.environment.dump_schema:
         with open_database(config) as db:
             schema.write(config.schema_file, schema.dump(db))
-        console.say(f"Writing: {_relative(config, config.schema_file)}")
-
-
-def _relative(config: Config, path: Path) -> str:
-    try:
-        return str(path.relative_to(config.root))
-    except ValueError:
-        return str(path)
+        console.say(f"Writing: {config.relative(config.schema_file)}")
 
 
 def resolve(config: Config, version: str, *, applied: bool) -> int:
@@ -129,9 +122,7 @@ def lint_files(config: Config, files: list[Path], *, as_json: bool = False) -> i
         if findings:
             console.write(lint.format_findings(findings) + "\n")
         console.say(f"{len(paths)} file(s): {lint.summarize(findings) if findings else 'no findings'}")
-    for f in findings:
-        console.annotate(f.annotation_level, f"{f.rule}: {f.message}", file=_relative(config, f.file.resolve()),
-                         line=f.line, title=f"lint {f.rule}")
+    annotate_findings(config, findings)
     return 1 if lint.blocking(findings) else 0
 
 
@@ -150,7 +141,7 @@ def new(config: Config, name: str) -> int:
         raise UsageError(f"{path}: file already exists")
     config.migrations_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(TEMPLATE, encoding="utf-8")
-    console.say(f"Creating migration: {_relative(config, path)}")
+    console.say(f"Creating migration: {config.relative(path)}")
     return 0
 
 
@@ -159,7 +150,7 @@ def dump(config: Config) -> int:
     with open_database(config) as db:
         db.ensure_table()
         schema.write(config.schema_file, schema.dump(db))
-    console.say(f"Writing: {_relative(config, config.schema_file)}")
+    console.say(f"Writing: {config.relative(config.schema_file)}")
     return 0
 
 
@@ -229,7 +220,7 @@ def _verify_report(
     dumps: dict[str, str],
 ) -> int:
     problems = int(_schema_changed(dumps, "first", "final", "re-applying after the full rollback"))
-    shown = _relative(config, config.schema_file)
+    shown = config.relative(config.schema_file)
     stale = schema.diff(config.schema_file, dumps["final"])
     if stale:
         problems += 1

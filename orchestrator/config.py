@@ -90,6 +90,13 @@ class Config:
         """Where orchestrator keeps local state (embedded server, run logs)."""
         return self.root / ".orchestrator"
 
+    def relative(self, path: Path) -> str:
+        """A path as people and GitHub annotations want it: relative to the project."""
+        try:
+            return str(path.resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
 
 # key -> (kind, default); kind is a callable(value, source) -> parsed value
 def _bool(value: Any, source: str) -> bool:
@@ -282,11 +289,13 @@ def load(
     if environment not in envs:
         known = ", ".join(envs) or "none"
         raise ConfigError(f"unknown environment {environment!r} (configured: {known})", source=shown)
-    settings = _check(envs[environment] or {}, ENV_KEYS, f"{shown}: environments.{environment}")
-    for name, other in envs.items():  # a typo in another environment is still a typo
-        checked = _check(other or {}, ENV_KEYS, f"{shown}: environments.{name}")
-        _check(checked.get("health", {}), HEALTH_KEYS, f"{shown}: environments.{name}.health")
-    health = _check(settings.get("health", {}), HEALTH_KEYS, f"{shown}: environments.{environment}.health")
+    checked: dict[str, dict[str, Any]] = {}
+    for name in (environment, *(n for n in envs if n != environment)):  # a typo elsewhere is still a typo
+        where = f"{shown}: environments.{name}"
+        checked[name] = _check(envs[name] or {}, ENV_KEYS, where)
+        checked[name]["health"] = _check(checked[name].get("health", {}), HEALTH_KEYS, f"{where}.health")
+    settings = checked[environment]
+    health = settings["health"]
     backup = settings.get("backup") or (DEV_BACKUPS if environment == "dev" else None)
     backup_required = settings.get("backup_required", environment in PROTECTED)
 

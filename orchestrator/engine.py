@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 from contextlib import contextmanager
 
 from . import console, database, embedded
@@ -65,26 +66,28 @@ def load_state(config: Config, db: Database | None) -> State:
     return State(tuple(migrations), tuple(db.applied_versions()), db.checksums_applied(), db.unfinished())
 
 
-def run_plan(
-    db: Database,
-    plan: Plan,
-    timeouts: Timeouts = Timeouts(),
-    on_done: Callable[[Migration, float], None] | None = None,
-) -> list[tuple[str, float]]:
-    """Run a plan's migrations one by one, printing dbmate's progress lines."""
+def run_plan(db: Database, plan: Plan) -> list[tuple[str, float]]:
+    """Run a plan's migrations one by one; (version, seconds) of each."""
     db.ensure_table()
-    done: list[tuple[str, float]] = []
-    verb, past = ("Applying", "Applied") if plan.direction == "up" else ("Rolling back", "Rolled back")
     if not plan.migrations:
         console.say("Nothing to do: no pending migrations" if plan.direction == "up" else "Nothing to roll back")
-    for m in plan.migrations:
-        console.say(f"{verb}: {m.filename}")
-        seconds = db.run(m, plan.direction, timeouts)
-        console.say(f"{past}: {m.filename} in {ms(seconds)}")
-        done.append((m.version, seconds))
-        if on_done is not None:
-            on_done(m, seconds)
-    return done
+    return [(m.version, run_one(db, m, plan.direction)) for m in plan.migrations]
+
+
+def run_one(db: Database, m: Migration, direction: str, timeouts: Timeouts = Timeouts()) -> float:
+    """Apply or revert one migration between dbmate's progress lines; seconds taken."""
+    verb, past = ("Applying", "Applied") if direction == "up" else ("Rolling back", "Rolled back")
+    console.say(f"{verb}: {m.filename}")
+    seconds = db.run(m, direction, timeouts, on_retry=console.warn)
+    console.say(f"{past}: {m.filename} in {ms(seconds)}")
+    return seconds
+
+
+def annotate_findings(config: Config, findings: Iterable[Any]) -> None:
+    """GitHub annotations for lint findings (``lint.Finding``), on their file and line."""
+    for f in findings:
+        console.annotate(f.annotation_level, f"{f.rule}: {f.message}", file=config.relative(f.file),
+                         line=f.line, title=f"lint {f.rule}")
 
 
 def ms(seconds: float) -> str:

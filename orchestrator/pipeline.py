@@ -18,7 +18,7 @@ from pathlib import Path
 from . import backup, console, database, health, lint
 from .config import Config
 from .database import Database, Timeouts
-from .engine import ms, load_state, open_database, open_existing
+from .engine import annotate_findings, load_state, open_database, open_existing, run_one
 from .errors import MigrationFailed, NeedsRestore, OrchestratorError, Refused, RolledBack
 from .migrations import Migration
 from .plan import Plan, State, down_plan, up_plan
@@ -119,7 +119,7 @@ def review(run: Run, stack: ExitStack) -> None:
         for m in plan.migrations:  # before anything prints the SQL
             for secret in lint.secret_literals(m):
                 register_secret(secret)
-        run.log.plan = plan_document(plan, run.config.root)
+        run.log.plan = plan_document(plan, run.config)
         _print_plan(plan, request.dry_run)
         _lint_plan(run, plan)
         if request.expect_plan and request.expect_plan != plan.hash:
@@ -174,7 +174,7 @@ def _finding(run: Run, severity: str, rule: str, m: Migration, message: str) -> 
                              "message": message})
     level = "warning" if severity == "warning" else "error"
     (console.warn if level == "warning" else console.say)(f"{m.filename}: {rule}: {message}")
-    console.annotate(level, message, file=_relative(run, m.path), line=1, title=rule)
+    console.annotate(level, message, file=run.config.relative(m.path), line=1, title=rule)
 
 
 # A rollback is often an emergency: only what would make the down SQL fail stops it.
@@ -188,9 +188,7 @@ def _lint_plan(run: Run, plan: Plan) -> None:
     if findings:
         console.say(f"Lint: {lint.summarize(findings)}")
         console.write(lint.format_findings(findings) + "\n")
-    for f in findings:
-        console.annotate(f.annotation_level, f"{f.rule}: {f.message}", file=_relative(run, f.file),
-                         line=f.line, title=f"lint {f.rule}")
+    annotate_findings(run.config, findings)
     blocking = lint.blocking(findings)
     if plan.direction == "down":
         blocking = [f for f in blocking if f.rule in ROLLBACK_BLOCKERS]
@@ -211,7 +209,7 @@ def _check_backup_policy(run: Run) -> None:
         )
 
 
-def plan_document(plan: Plan, root: Path) -> dict:
+def plan_document(plan: Plan, config: Config) -> dict:
     """The plan as the run log records it, SQL included; files relative to the project."""
     return {
         "direction": plan.direction,
@@ -221,7 +219,7 @@ def plan_document(plan: Plan, root: Path) -> dict:
         "migrations": [
             {
                 "version": m.version,
-                "file": _relative_to(root, m.path),
+                "file": config.relative(m.path),
                 "checksum": m.checksum,
                 "transaction": m.section(plan.direction).transaction,
                 "sql": m.section(plan.direction).sql,
@@ -295,7 +293,7 @@ def apply(run: Run) -> None:
                 _run_one(run, m, plan.direction)
         except MigrationFailed as exc:
             step.end("failed", error=str(exc))
-            console.annotate("error", exc.detail, file=_relative(run, exc.path), line=exc.line,
+            console.annotate("error", exc.detail, file=run.config.relative(exc.path), line=exc.line,
                              title=f"migration {exc.direction} failed")
             raise
     step.end("ok", count=len(plan.migrations))
@@ -303,16 +301,13 @@ def apply(run: Run) -> None:
 
 def _run_one(run: Run, m: Migration, direction: str) -> None:
     assert run.db is not None
-    verb, past = ("Applying", "Applied") if direction == "up" else ("Rolling back", "Rolled back")
-    console.say(f"{verb}: {m.filename}")
     try:
-        seconds = run.db.run(m, direction, run.timeouts, on_retry=console.warn)
+        seconds = run_one(run.db, m, direction, run.timeouts)
     except MigrationFailed as exc:
         run.log.migration(m.version, m.filename, direction, None, "failed", str(exc))
         raise
     run.log.migration(m.version, m.filename, direction, seconds, "applied" if direction == "up" else "reverted")
     run.changed.append(m)
-    console.say(f"{past}: {m.filename} in {ms(seconds)}")
 
 
 # -- 4. health --------------------------------------------------------------------------
@@ -419,18 +414,6 @@ def record(run: Run, outcome: str, code: int, error: str | None) -> None:
             console.warn(f"the run log could not be stored next to the backup: {exc}")
     json_path, md_path = log.write(path)
     console.say(f"Run log: {json_path} (summary {md_path.name}); outcome {outcome}")
-
-
-def _relative(run: Run, path: Path) -> str:
-    """A path as GitHub wants it in annotations: relative to the project."""
-    return _relative_to(run.config.root, path)
-
-
-def _relative_to(root: Path, path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def _pg_ms(seconds: float) -> str:

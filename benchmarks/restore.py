@@ -7,8 +7,8 @@ backup with orchestrator's ``backup.create_backup`` into a local backup director
 order, restores into the same database:
 
 * ``orchestrator``: ``backup.restore`` (reads the dump once to check its size and
-  SHA-256 against the manifest, then ``pg_restore --clean --if-exists --no-owner
-  --single-transaction --exit-on-error``);
+  SHA-256 against the manifest, then one psql transaction that empties the database and
+  runs the archive as SQL, streamed from ``pg_restore --no-owner -f -``);
 * ``bare``: ``pg_restore --clean --if-exists --no-owner -d …`` of the local file;
 * ``bare --single-transaction`` (unless ``--no-single``): the bare command plus
   ``--single-transaction``, to tell the cost of the one transaction from the cost of the

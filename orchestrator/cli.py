@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, commands, config, console
-from .errors import EXIT_USAGE, OrchestratorError
+from . import __version__, commands, config, console, signals
+from .errors import EXIT_FAILED, EXIT_USAGE, OrchestratorError
 from .pipeline import Request
 
 
@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backup", "-b", required=True, metavar="KEY_OR_URL", help="backup key, s3:// URL or path")
     p.add_argument("--dry-run", action="store_true", help="print the archive's table of contents; change nothing")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (required in CI)")
+    p.add_argument("--allow-other-source", action="store_true",
+                   help="restore a backup taken from another environment or database")
 
     p = command("resolve", "after an interrupted transaction:false migration: record whether it is applied")
     p.add_argument("version", metavar="VERSION")
@@ -143,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         return commands.backups_list(cfg)
     if args.command == "restore":
         return commands.restore(cfg, args.backup, dry_run=args.dry_run, yes=args.yes,
-                                interactive=sys.stdin.isatty() and os.environ.get("CI") != "true")
+                                interactive=sys.stdin.isatty() and os.environ.get("CI") != "true",
+                                allow_other_source=args.allow_other_source)
     if args.command == "lint":
         return commands.lint_files(cfg, args.files, as_json=args.json)
     if args.command == "resolve":
@@ -154,16 +157,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``orchestrator`` command."""
+    """Entry point of the ``orchestrator`` command.
+
+    SIGINT, SIGTERM and SIGHUP stop any command the same way; ``up`` and ``rollback``
+    decide for themselves what that means for the database (see ``pipeline``), every
+    other command changes nothing that a signal could leave half-done, and ends with 1.
+    """
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        with signals.trapped():
+            return run(args)
     except OrchestratorError as exc:
         console.fail(str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        console.fail("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        console.fail(f"{exc or 'interrupted'}; stopped")
+        return EXIT_FAILED
     finally:
         # Nothing is left to collect: spare the interpreter's final garbage collection
         # (a quarter of a second after a large run).

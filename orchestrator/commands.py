@@ -18,7 +18,7 @@ from .config import Config
 from .database import Database
 from .dburl import DatabaseURL
 from .engine import annotate_findings, load_state, ms, open_database, run_plan
-from .errors import Refused, UsageError
+from .errors import OrchestratorError, Refused, UsageError
 from .migrations import Migration, discover
 from .pipeline import Request
 from .plan import Plan, State
@@ -81,19 +81,19 @@ def up(config: Config, request: Request) -> int:
     """``up`` or ``rollback`` through the pipeline (review, backup, apply, health, record).
 
     In an environment with ``dump_schema`` (dev, by default) the schema file is written
-    afterwards, as ``dbmate up`` does.
+    afterwards, as ``dbmate up`` does.  The exit code is the run's, as its run log says:
+    a schema file that cannot be written is a warning.
     """
     code = pipeline.deploy(config, request)
-    if not request.dry_run:
-        _dump_if_configured(config)
+    if not request.dry_run and config.environment.dump_schema:
+        try:
+            with open_database(config) as db:
+                schema.write(config.schema_file, schema.dump(db))
+            console.say(f"Writing: {config.relative(config.schema_file)}")
+        except (OrchestratorError, KeyboardInterrupt) as exc:
+            console.warn(f"{config.relative(config.schema_file)} was not written: {exc or 'interrupted'}; "
+                         "run `orchestrator dump`")
     return code
-
-
-def _dump_if_configured(config: Config) -> None:
-    if config.environment.dump_schema:
-        with open_database(config) as db:
-            schema.write(config.schema_file, schema.dump(db))
-        console.say(f"Writing: {config.relative(config.schema_file)}")
 
 
 def resolve(config: Config, version: str, *, applied: bool) -> int:
@@ -182,17 +182,16 @@ def verify(config: Config, *, url: str | None = None) -> int:
     migrations = tuple(discover(config.migrations_dir))
     if not migrations:
         raise UsageError(f"{config.migrations_dir}: no migration files")
-    for m in migrations:
-        database.require_reversible(m)
+    up_all = Plan("up", migrations, None, migrations[-1].version)
+    down_all = Plan("down", migrations[::-1], None, None)  # an empty down section refuses verify here
     timings: dict[tuple[str, str], float] = {}
     dumps: dict[str, str] = {}
-    up_all = Plan("up", migrations, None, migrations[-1].version)
     with throwaway_database(config, server) as temp, Database(temp, table=config.migrations_table) as db:
         db.ensure_table()
         dumps["before"] = schema.dump(db)
         for title, plan, key in (
             ("1/3 apply each", up_all, "first"),
-            ("2/3 roll back each", Plan("down", migrations[::-1], None, None), "rolled back"),
+            ("2/3 roll back each", down_all, "rolled back"),
             ("3/3 apply all again", up_all, "final"),
         ):
             console.say(f"== {title}")
@@ -266,32 +265,50 @@ def backups_list(config: Config) -> int:
 
 
 def restore(config: Config, key_or_url: str, *, dry_run: bool = False, yes: bool = False,
-            interactive: bool = False) -> int:
-    """Verify a backup's checksum, then ``pg_restore --clean`` it under the migration lock."""
-    store = _backup_store(config)
-    info = backup.find_backup(store, key_or_url)
-    if dry_run:
-        with open_database(config) as db:
+            interactive: bool = False, allow_other_source: bool = False) -> int:
+    """Verify a backup's checksum, then make the database exactly the backup, under the migration lock.
+
+    A backup of another environment or database is refused unless ``allow_other_source``.
+    """
+    env = config.environment
+    store, info = backup.locate(_backup_store(config) if env.backup else None, key_or_url)
+    with open_database(config) as db:
+        other = _other_source(config, info, db.url.database)
+        if dry_run:
+            if other:
+                console.warn(f"{other}: a restore would be refused without --allow-other-source")
             console.write(backup.restore(db.url, store, info, dry_run=True))
-        console.say(f"-- dry run: {info.url} would be restored into {config.environment.name}; nothing changed")
-        return 0
-    if not yes:
-        if not interactive:
-            raise Refused("restore replaces the database's contents: pass --yes (required in CI and without a terminal)")
-        answer = input(f"Restore {info.url} (taken {info.created}) into {config.environment.name}? "
-                       "This replaces its contents. Type 'yes': ")
-        if answer.strip().lower() != "yes":
-            raise Refused("restore not confirmed; nothing changed")
-    with open_database(config) as db, db.lock(config.environment.lock_wait):
-        console.say(f"Restoring {info.url} ({info.size} bytes, schema version {info.schema_version or '-'})")
-        toc = backup.restore(db.url, store, info)
-        console.say(f"Restored: {config.environment.name} is at version {max(db.applied_versions(), default='(none)')}")
-        extra = sorted(db.tables() - backup.archive_tables(toc))
-        if extra:
-            names = ", ".join(f"{schema}.{table}" for schema, table in extra)
-            console.warn(f"tables that are not in the backup were left in place (drop them if a failed "
-                         f"migration made them): {names}")
+            console.say(f"-- dry run: {info.url} would be restored into {env.name}; nothing changed")
+            return 0
+        if other and not allow_other_source:
+            raise Refused(f"{other}: pass --allow-other-source to restore it anyway; nothing changed")
+        if not yes:
+            if not interactive:
+                raise Refused("restore replaces the database's contents: pass --yes "
+                              "(required in CI and without a terminal)")
+            answer = input(f"Restore {info.url} (taken {info.created}) into {env.name}? "
+                           "This replaces its contents. Type 'yes': ")
+            if answer.strip().lower() != "yes":
+                raise Refused("restore not confirmed; nothing changed")
+        if other:
+            console.warn(f"{other}: restoring it anyway (--allow-other-source)")
+        with db.lock(env.lock_wait):
+            console.say(f"Restoring {info.url} ({info.size} bytes, schema version {info.schema_version or '-'})")
+            backup.restore(db.url, store, info)
+            console.say(f"Restored: {env.name} is at version {max(db.applied_versions(), default='(none)')}")
     return 0
+
+
+def _other_source(config: Config, info: backup.BackupInfo, database: str) -> str | None:
+    """Why the backup is not of this environment's database (None when it is).
+
+    Manifests written before the database name was recorded are checked by environment only.
+    """
+    env = config.environment.name
+    if info.environment == env and (not info.database or info.database == database):
+        return None
+    source = f"environment {info.environment}" + (f" (database {info.database})" if info.database else "")
+    return f"backup {info.url} was taken from {source}; the target is environment {env} (database {database})"
 
 
 def history(config: Config, *, as_json: bool = False) -> int:

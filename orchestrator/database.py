@@ -19,8 +19,9 @@ import psycopg
 from psycopg import sql
 
 from .dburl import DatabaseURL
-from .errors import DatabaseUnavailable, LockTimeout, MigrationFailed, UsageError
-from .migrations import Migration, Statement, executable_statements
+from .errors import DatabaseUnavailable, LockTimeout, MigrationFailed
+from .migrations import Migration, Statement
+from .plan import Script
 from .redaction import redact
 
 DEFAULT_TABLE = "schema_migrations"
@@ -90,6 +91,7 @@ class Database:
         self.url = url
         self.conn = self._open()
         self._lock_wait: float | None = None  # set while the migration lock is held
+        self.half_done: Script | None = None  # a transaction:false script stopped after a commit
         self._schema, self._table = self._table_parts(table)
         self.table = sql.Identifier(self._schema, self._table)
         self.checksums = sql.Identifier(self._schema, f"{self._table}_checksums")
@@ -149,14 +151,6 @@ class Database:
             self.conn.execute("select 1")
         except psycopg.Error as exc:
             raise DatabaseUnavailable(f"database probe failed: {_message(exc)}") from None
-
-    def tables(self) -> set[tuple[str, str]]:
-        """(schema, table) of every user table, for comparing with a backup's contents."""
-        rows = self.conn.execute(
-            "select schemaname, tablename from pg_tables "
-            "where schemaname not in ('pg_catalog', 'information_schema')"
-        ).fetchall()
-        return {(r[0], r[1]) for r in rows}
 
     # -- the migrations table --------------------------------------------------------
 
@@ -272,76 +266,117 @@ class Database:
 
     # -- applying ----------------------------------------------------------------------
 
+    def reset_session(self) -> None:
+        """Back to the connection's default session state, keeping the migration lock.
+
+        A migration may ``SET search_path``, ``SET ROLE`` or another setting without
+        ``LOCAL``; that must not reach the next migration or a rollback (whose ``DROP
+        TABLE`` would then hit a same-named table in another schema).  This is
+        ``DISCARD ALL`` without its ``pg_advisory_unlock_all()`` and without the
+        ``DEALLOCATE ALL`` that would pull psycopg's prepared statements away.
+        """
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.conn.execute("rollback")
+        self.conn.execute(self._reset_sql)
+
+    @property
+    def _reset_sql(self) -> str:
+        reset = "set session authorization default; reset all; close all; unlisten *; discard temp; " \
+                "discard sequences; discard plans"
+        if self.conn.info.server_version >= 140000:
+            reset += "; set client_connection_check_interval = '1s'"
+        return reset
+
     def run(
         self,
-        migration: Migration,
-        direction: str,
+        script: Script,
         timeouts: Timeouts = Timeouts(),
         on_retry: Callable[[str], None] | None = None,
     ) -> float:
-        """Apply (``up``) or revert (``down``) one migration; return seconds taken.
+        """Apply or revert one migration by running its reviewed script; seconds taken.
 
-        A transactional section, its ``schema_migrations`` row and its checksum commit
-        together or not at all.  A ``transaction:false`` section runs statement by
-        statement, as PostgreSQL requires for ``CREATE INDEX CONCURRENTLY``.
+        The session is reset first (:meth:`reset_session`).  A transactional script, its
+        ``schema_migrations`` row and its checksum commit together or not at all.  A
+        ``transaction:false`` script runs statement by statement, as PostgreSQL requires
+        for ``CREATE INDEX CONCURRENTLY``; while one of its statements has committed and
+        the script has not finished, :attr:`half_done` names it.
 
         The lock guard: each statement waits at most ``timeouts.lock`` for its locks, so
         the app's queries never queue behind a waiting migration for longer than that.
         When the lock is not granted in time the migration is retried (from the start
-        of its transaction, or from the waiting statement of a ``transaction:false``
-        section) up to ``timeouts.lock_retries`` times with doubling pauses, which let
-        the app's queued queries through.
+        of its transaction, or from the last committed statement of a
+        ``transaction:false`` script) up to ``timeouts.lock_retries`` times with
+        doubling pauses, which let the app's queued queries through.
         """
-        statements = executable_statements(migration.section(direction), str(migration.path))
         start = time.monotonic()
         resume = 0
         for attempt in range(timeouts.lock_retries + 1):
             try:
-                self._run_once(migration, direction, statements, timeouts, resume)
+                self.reset_session()
+                self._run_once(script, timeouts, resume)
                 return time.monotonic() - start
             except MigrationFailed as failure:
-                self._clear_mark(migration, direction, failure)
+                self._clear_mark(script, failure)
+                raise
+            except (KeyboardInterrupt, SystemExit):  # a signal: the mark stays if a statement committed
+                if not script.transaction and self.half_done is not script and not self.lost:
+                    self.clear_mark(script)
                 raise
             except _LockBusy as busy:
                 if attempt == timeouts.lock_retries:
-                    self._clear_mark(migration, direction, busy.failure)
+                    self._clear_mark(script, busy.failure)
                     raise busy.failure from None
                 resume = busy.resume
                 pause = timeouts.retry_delay * 2**attempt
                 if on_retry is not None:
-                    on_retry(f"{migration.filename}: lock not granted within lock_timeout {timeouts.lock}; "
+                    on_retry(f"{script.migration.filename}: lock not granted within lock_timeout {timeouts.lock}; "
                              f"retry {attempt + 1} of {timeouts.lock_retries} in {pause:g}s")
                 time.sleep(pause)
         raise AssertionError("unreachable")
 
-    def _run_once(self, migration: Migration, direction: str, statements: list[Statement],
-                  timeouts: Timeouts, resume: int) -> None:
-        section = migration.section(direction)
+    def _run_once(self, script: Script, timeouts: Timeouts, resume: int) -> None:
+        statements = script.statements
         try:
-            if section.transaction:
+            if script.transaction:
                 with self.conn.transaction():
                     self._set_timeouts(timeouts, local=True)
                     for stmt in statements:
-                        self._execute(migration, direction, stmt)
-                    self._record(migration, direction)
+                        self._execute(script, stmt)
+                    self._record(script.migration, script.direction)
             else:
                 self._set_timeouts(timeouts, local=False)
+                self._mark_unfinished(script.migration, script.direction)
                 try:
-                    self._mark_unfinished(migration, direction)
+                    committed = resume
                     for index in range(resume, len(statements)):
-                        self._execute(migration, direction, statements[index], done=index, total=len(statements))
+                        self._execute(script, statements[index], committed=committed, total=len(statements))
+                        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                            committed = index + 1  # outside a BEGIN of the script's own: it stays
+                            self.half_done = script
                     with self.conn.transaction():
-                        self._record(migration, direction)
+                        self._record(script.migration, script.direction)
+                    self.half_done = None
                 finally:
-                    if not self.conn.closed and not self.conn.broken:
-                        self._set_timeouts(Timeouts(), local=False)
+                    self._end_script_transaction()
         except psycopg.Error as exc:  # bookkeeping or the connection, not a statement
-            lost = self.conn.closed or self.conn.broken
+            lost = self.lost
             what = "connection lost" if lost else f"recording the version in {self.table_name} failed"
             raise MigrationFailed(
-                migration.path, direction, f"{what}: {_message(exc)}",
-                partial=not section.transaction and bool(statements),
-            ) from None
+                script.migration.path, script.direction, f"{what}: {_message(exc)}",
+                partial=self.half_done is script,
+            ) from exc
+
+    def _end_script_transaction(self) -> None:
+        """After a ``transaction:false`` script stopped inside a ``BEGIN`` of its own, roll that
+        transaction back, so the connection is usable and the error reported is the statement's."""
+        if self.lost:
+            return
+        try:
+            if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self.conn.execute("rollback")
+            self._set_timeouts(Timeouts(), local=False)
+        except psycopg.Error:  # the connection went with the statement: the caller sees `lost`
+            pass
 
     def _record(self, migration: Migration, direction: str) -> None:
         """The ``schema_migrations`` row (dbmate's) and the checksum row (orchestrator's)."""
@@ -377,11 +412,16 @@ class Database:
             [migration.version, migration.checksum, migration.filename, state],
         )
 
-    def _clear_mark(self, migration: Migration, direction: str, failure: MigrationFailed) -> None:
-        """A ``transaction:false`` section that failed before changing anything is not unfinished."""
-        if migration.section(direction).transaction or failure.partial or self.conn.broken:
+    def _clear_mark(self, script: Script, failure: MigrationFailed) -> None:
+        """A ``transaction:false`` script that failed before any statement committed is not unfinished."""
+        if script.transaction or failure.partial or self.lost:
             return
-        if direction == "up":
+        self.clear_mark(script)
+
+    def clear_mark(self, script: Script) -> None:
+        """Take back the mark of a ``transaction:false`` script none of whose statements committed."""
+        migration = script.migration
+        if script.direction == "up":
             self.conn.execute(sql.SQL("delete from {} where version = %s").format(self.checksums),
                               [migration.version])
         else:
@@ -425,34 +465,37 @@ class Database:
             [timeouts.lock, local, timeouts.statement, local],
         )
 
-    def _execute(self, migration: Migration, direction: str, stmt: Statement, *, done: int = 0,
-                 total: int = 0) -> None:
-        section = migration.section(direction)
+    def _execute(self, script: Script, stmt: Statement, *, committed: int = 0, total: int = 0) -> None:
         try:
             self.conn.execute(stmt.text, prepare=False)
         except psycopg.Error as exc:
-            offset = stmt.offset
-            position = getattr(exc.diag, "statement_position", None) if hasattr(exc, "diag") else None
-            if position:
-                offset += int(position) - 1
-            line = section.line_of(offset)
-            message = ("connection lost: " if self.lost else "") + _message(exc)
-            sqlstate = getattr(exc, "sqlstate", None)
-            if sqlstate:
-                message += f" (SQLSTATE {sqlstate})"
-            if sqlstate == "25001" and section.transaction:
-                message += "; this statement cannot run in a transaction: add transaction:false to the marker"
-            message += _hint(message)
-            partial = not section.transaction and done > 0
-            if partial:
-                message += (
-                    f"; {done} of {total} statements of this transaction:false section had "
-                    "already run and stay applied"
-                )
-            failure = MigrationFailed(migration.path, direction, message, line=line, partial=partial)
-            if sqlstate == LOCK_NOT_AVAILABLE:
-                raise _LockBusy(failure, resume=done) from None
-            raise failure from None
+            raise self._failure(script, stmt, exc, committed, total) from None
+
+    def _failure(self, script: Script, stmt: Statement, exc: psycopg.Error, committed: int,
+                 total: int) -> MigrationFailed | _LockBusy:
+        """The statement's own error, at its file line, with what to do about it."""
+        offset = stmt.offset
+        position = getattr(exc.diag, "statement_position", None) if hasattr(exc, "diag") else None
+        if position:
+            offset += int(position) - 1
+        line = script.migration.section(script.direction).line_of(offset)
+        message = ("connection lost: " if self.lost else "") + _message(exc)
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate:
+            message += f" (SQLSTATE {sqlstate})"
+        if sqlstate == "25001" and script.transaction:
+            message += "; this statement cannot run in a transaction: add transaction:false to the marker"
+        message += _hint(message)
+        partial = not script.transaction and committed > 0
+        if partial:
+            message += (
+                f"; {committed} of {total} statements of this transaction:false section had "
+                "already committed and stay applied"
+            )
+        failure = MigrationFailed(script.migration.path, script.direction, message, line=line, partial=partial)
+        if sqlstate == LOCK_NOT_AVAILABLE:
+            return _LockBusy(failure, resume=committed)
+        return failure
 
 
 class _LockBusy(Exception):
@@ -480,16 +523,3 @@ def _hint(message: str) -> str:
         return (f"; this server does not have the {missing[1]} extension installed: install it there, or "
                 "point DATABASE_URL at a server that has it")
     return ""
-
-
-def require_reversible(migration: Migration) -> None:
-    """Refuse to revert a migration whose down section holds no SQL.
-
-    dbmate would delete the version row and leave the schema as it is, so the
-    database would claim a state it is not in.
-    """
-    if migration.down.is_empty:
-        raise UsageError(
-            f"{migration.path}:{migration.down.line}: the down section is empty, so this "
-            "migration cannot be rolled back; write its down SQL or restore from a backup"
-        )

@@ -13,8 +13,8 @@ from . import console, database, embedded
 from .config import Config
 from .database import Database, Timeouts
 from .dburl import DatabaseURL
-from .migrations import Migration, discover
-from .plan import Plan, State
+from .migrations import discover
+from .plan import Plan, Script, State
 
 
 def target_url(config: Config) -> DatabaseURL:
@@ -67,19 +67,20 @@ def load_state(config: Config, db: Database | None) -> State:
 
 
 def run_plan(db: Database, plan: Plan) -> list[tuple[str, float]]:
-    """Run a plan's migrations one by one; (version, seconds) of each."""
+    """Run a plan's scripts one by one; (version, seconds) of each."""
     db.ensure_table()
     if not plan.migrations:
         console.say("Nothing to do: no pending migrations" if plan.direction == "up" else "Nothing to roll back")
-    return [(m.version, run_one(db, m, plan.direction)) for m in plan.migrations]
+    return [(s.version, run_one(db, s)) for s in plan.scripts]
 
 
-def run_one(db: Database, m: Migration, direction: str, timeouts: Timeouts = Timeouts()) -> float:
+def run_one(db: Database, script: Script, timeouts: Timeouts = Timeouts(), *, out: Any = console) -> float:
     """Apply or revert one migration between dbmate's progress lines; seconds taken."""
-    verb, past = ("Applying", "Applied") if direction == "up" else ("Rolling back", "Rolled back")
-    console.say(f"{verb}: {m.filename}")
-    seconds = db.run(m, direction, timeouts, on_retry=console.warn)
-    console.say(f"{past}: {m.filename} in {ms(seconds)}")
+    verb, past = ("Applying", "Applied") if script.direction == "up" else ("Rolling back", "Rolled back")
+    name = script.migration.filename
+    out.say(f"{verb}: {name}")
+    seconds = db.run(script, timeouts, on_retry=out.warn)
+    out.say(f"{past}: {name} in {ms(seconds)}")
     return seconds
 
 

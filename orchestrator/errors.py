@@ -88,8 +88,8 @@ class ToolError(OrchestratorError):
 class BackupError(OrchestratorError):
     """A backup could not be made, stored, verified or restored.
 
-    Raised before any migration runs (so the deploy applies nothing) or before
-    ``pg_restore`` changes anything (its single transaction rolls back on failure):
+    Raised before any migration runs (so the deploy applies nothing), or by a restore
+    whose one transaction rolled back (it commits only once the whole archive is in):
     exit code 1, the database is as it was.
     """
 
@@ -102,14 +102,10 @@ class Refused(UsageError):
     """The run was refused before anything changed (stale plan, unhealthy app, no backup)."""
 
 
-class RolledBack(OrchestratorError):
-    """The run failed and everything it applied was rolled back: the database is as before."""
+class RunFailed(OrchestratorError):
+    """A deploy run that did not end in success; the pipeline's outcome sets both codes."""
 
-    outcome = "rolled_back"
-
-
-class NeedsRestore(OrchestratorError):
-    """The run failed and could not be rolled back: the backup must be restored."""
-
-    exit_code = EXIT_RESTORE
-    outcome = "needs_restore"
+    def __init__(self, message: str, *, exit_code: int, outcome: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.outcome = outcome

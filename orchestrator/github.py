@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import re
 import sys
@@ -34,6 +33,7 @@ from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from .redaction import redact
+from . import runlog
 from .runlog import render_markdown
 
 SUMMARY_LIMIT = 900 * 1024  # bytes; GitHub refuses a step summary over 1 MiB
@@ -47,6 +47,8 @@ _HEADLINE = {
     "needs_restore": "🚨 failed and NOT rolled back: restore needed",
     "refused": "⛔ refused: nothing changed",
     "failed": "❌ failed",
+    "cancelled": "⏹️ cancelled before anything changed",
+    "interrupted": "⚠️ cut off: the process died before the run finished",
 }
 
 
@@ -343,8 +345,8 @@ def publish(
     doc = None
     if run_log and run_log.is_file():
         try:
-            doc = json.loads(run_log.read_text(encoding="utf-8"))
-        except ValueError:
+            doc = runlog.read(run_log)  # a killed run's log still says what it did, from its journal
+        except (OSError, ValueError):
             doc = None
     if doc is not None:
         values = outputs_from_run_log(doc, str(run_log))

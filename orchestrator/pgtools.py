@@ -1,4 +1,4 @@
-"""The PostgreSQL client programs (pg_dump, pg_restore): finding them and running them.
+"""The PostgreSQL client programs (pg_dump, pg_restore, psql): finding them and running them.
 
 This is the one place that starts subprocesses.  Arguments are lists (never a shell),
 the password travels in ``PGPASSWORD``, and a failure carries the program's stderr.
@@ -6,6 +6,7 @@ the password travels in ``PGPASSWORD``, and a failure carries the program's stde
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -119,6 +120,69 @@ def stream(args: Sequence[str], *, env: dict[str, str]) -> Iterator[subprocess.P
         if proc.wait() != 0:
             errfile.seek(0)
             raise ToolError(_failure(args, errfile.read()))
+
+
+def pipe(
+    source: Sequence[str],
+    sink: Sequence[str],
+    *,
+    env: dict[str, str],
+    head: bytes,
+    tail: bytes,
+) -> None:
+    """Run ``source | sink``: ``sink`` reads ``head``, all that ``source`` writes, then ``tail``.
+
+    ``tail`` is written only once ``source`` has written everything and exited 0.  If
+    ``source`` fails, or the caller is interrupted, ``sink`` gets end-of-file without
+    ``tail`` (or is killed).  That is what makes a restore all-or-nothing: ``head``
+    opens a transaction and ``tail`` is its ``COMMIT``, so a truncated stream is never
+    committed.  ``env`` goes to ``sink`` only (``source`` is a local program that needs
+    no password).  A failure raises :class:`ToolError` with the stderr of ``sink`` if it
+    failed (``source`` then merely lost its reader), else with that of ``source``.
+    """
+    with tempfile.TemporaryFile() as source_err, tempfile.TemporaryFile() as sink_err:
+        consumer = subprocess.Popen(
+            list(sink), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=sink_err, env=_env(env)
+        )
+        producer: subprocess.Popen[bytes] | None = None
+        delivered = False  # head, the whole of source's output and tail reached the sink
+        try:
+            producer = subprocess.Popen(list(source), stdout=subprocess.PIPE, stderr=source_err, env=_env({}))
+            assert consumer.stdin is not None and producer.stdout is not None
+            try:
+                consumer.stdin.write(head)
+                while chunk := producer.stdout.read1(1 << 20):
+                    consumer.stdin.write(chunk)
+                if producer.wait() == 0:
+                    consumer.stdin.write(tail)
+                    consumer.stdin.close()
+                    delivered = True
+                else:
+                    consumer.stdin.close()
+            except BrokenPipeError:  # the sink stopped reading: it failed, and says why below
+                pass
+        except BaseException:
+            consumer.kill()  # never a clean end of input: nothing is committed
+            raise
+        finally:
+            if producer is not None:
+                if producer.poll() is None:
+                    producer.kill()
+                producer.wait()
+                if producer.stdout:
+                    producer.stdout.close()
+            if consumer.stdin:
+                with contextlib.suppress(OSError):  # a sink that failed left data unread
+                    consumer.stdin.close()
+            consumer.wait()
+        if consumer.returncode != 0:
+            sink_err.seek(0)
+            raise ToolError(_failure(sink, sink_err.read()))
+        if producer.returncode != 0:
+            source_err.seek(0)
+            raise ToolError(_failure(source, source_err.read()))
+        if not delivered:
+            raise ToolError(_failure(sink, b"stopped reading its input before the end, without an error"))
 
 
 def _failure(args: Sequence[str], stderr: bytes) -> str:

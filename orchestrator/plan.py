@@ -1,17 +1,73 @@
 """What a run would do, computed from the files and the recorded versions (pure).
 
 A :class:`Plan` is the unit a reviewer approves: the migrations, in the order they
-will run, the exact SQL of each, and a hash over versions and file contents so that
-``--expect-plan`` can refuse a run whose SQL changed after review.
+will run, and for each the :class:`Script` of statements it executes (after the
+``BEGIN``/``COMMIT`` lines orchestrator leaves out) and the script that would reverse it.
+The dry run prints those scripts, the plan hash covers them, and apply executes them:
+nothing between review and apply re-reads or re-splits the SQL, so nothing can be
+refused after the first change that the review did not judge.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from .errors import UsageError
-from .migrations import Migration
+from .errors import MigrationFileError, UsageError
+from .migrations import Migration, Statement, executable_statements
+
+OPPOSITE = {"up": "down", "down": "up"}
+
+
+@dataclass(frozen=True)
+class Script:
+    """The exact statements one migration executes in one direction."""
+
+    migration: Migration
+    direction: str
+    statements: tuple[Statement, ...]
+
+    @property
+    def transaction(self) -> bool:
+        return self.migration.section(self.direction).transaction
+
+    @property
+    def version(self) -> str:
+        return self.migration.version
+
+    def render(self) -> str:
+        """The statements as the server receives them, one per paragraph."""
+        return "".join(f"{s.text}{'' if s.whole or s.text.endswith(';') else ';'}\n\n" for s in self.statements)
+
+    def line_of(self, statement: Statement) -> int:
+        """The file line where a statement starts."""
+        return self.migration.section(self.direction).line_of(statement.offset)
+
+
+def script(migration: Migration, direction: str) -> Script:
+    """A migration's script in one direction; one that cannot run raises :class:`MigrationFileError`.
+
+    An empty down section is refused: dbmate would delete the version row and leave the
+    schema as it is, so the database would claim a state it is not in.
+    """
+    section = migration.section(direction)
+    if direction == "down" and section.is_empty:
+        raise MigrationFileError(
+            migration.path, "the down section is empty, so this migration cannot be rolled back; "
+            "write its down SQL or restore from a backup", line=section.line)
+    return Script(migration, direction, tuple(executable_statements(section, str(migration.path))))
+
+
+def reverse_script(migration: Migration, direction: str) -> Script | str:
+    """What undoes ``migration`` run in ``direction``, or why nothing can (a sentence)."""
+    back = OPPOSITE[direction]
+    if back == "down" and migration.down.is_empty:
+        return f"{migration.filename} has no down section"
+    try:
+        return script(migration, back)
+    except MigrationFileError as exc:
+        return f"its {back} section cannot run: {exc}"
 
 
 @dataclass(frozen=True)
@@ -74,25 +130,45 @@ class Plan:
     from_version: str | None
     target_version: str | None
 
+    scripts: tuple[Script, ...] = field(init=False, repr=False, compare=False)
+    reverse: dict[str, Script | str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Judge the plan once: what each migration executes (a file that cannot run raises
+        :class:`MigrationFileError` here, at review, before anything changes), and per
+        version the script that undoes it if the run must be rolled back, or why none can."""
+        object.__setattr__(self, "scripts", tuple(script(m, self.direction) for m in self.migrations))
+        object.__setattr__(self, "reverse", {m.version: reverse_script(m, self.direction) for m in self.migrations})
+
     @property
+    def irreversible(self) -> dict[str, str]:
+        """Versions a failed run could not undo, and why."""
+        return {v: why for v, why in self.reverse.items() if isinstance(why, str)}
+
+    @cached_property
     def hash(self) -> str:
-        """SHA-256 over direction, versions and file checksums: what a reviewer saw."""
+        """SHA-256 over what a reviewer saw: direction, versions, checksums, and every
+        statement the plan executes (and would execute to undo itself)."""
         digest = hashlib.sha256(self.direction.encode())
-        for m in self.migrations:
-            digest.update(f"\n{m.version}:{m.checksum}".encode())
+        for s in self.scripts:
+            back = self.reverse[s.version]
+            digest.update(f"\n{s.version}:{s.migration.checksum}:{s.transaction}\n".encode())
+            digest.update(s.render().encode())
+            digest.update(b"\0" + (back.render() if isinstance(back, Script) else "").encode())
         return digest.hexdigest()
 
     def render(self) -> str:
-        """The exact SQL that will run, each migration under a header naming its file."""
+        """The exact statements that will run, each migration under a header naming its file."""
         if not self.migrations:
             return "-- nothing to run\n"
         parts = []
-        for m in self.migrations:
-            section = m.section(self.direction)
-            mode = "" if section.transaction else ", transaction:false"
-            parts.append(f"-- ==== {m.path.name} ({self.direction}{mode}) ====\n")
-            body = section.sql if section.sql.endswith("\n") else section.sql + "\n"
-            parts.append(body + "\n")
+        for s in self.scripts:
+            mode = "" if s.transaction else ", transaction:false"
+            parts.append(f"-- ==== {s.migration.path.name} ({self.direction}{mode}) ====\n")
+            why = self.irreversible.get(s.version)
+            if why:
+                parts.append(f"-- cannot be undone automatically ({why}): a failure after it needs a restore\n")
+            parts.append(s.render() or "-- (no statements)\n\n")
         return "".join(parts)
 
 

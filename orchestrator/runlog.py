@@ -1,9 +1,14 @@
 """The run log: one JSON document per run, plus a Markdown summary beside it.
 
-The pipeline fills a :class:`RunLog` as it goes; :meth:`RunLog.write` is called in a
-``finally`` so a crashed step still leaves a log that tells the truth.  Everything
-written passes through :func:`redaction.redact`.  The JSON layout is versioned
-(``schema``) and documented in the README.
+The log is written as the run goes, so even a process killed outright (``kill -9``, a
+runner's last resort) leaves a log of what it did up to then: a snapshot of the whole
+document when the run starts, after its review and when it ends, and between them one
+line per event (a step or a migration starting or ending) appended to a journal beside
+it (``<run>.journal``).  :func:`read` puts the two together; the next run finds a log
+whose process is gone (:func:`unfinished_runs`), reports it and closes it as
+``interrupted``.  A log that cannot be written is a warning, never a different outcome.
+Everything written passes through :func:`redaction.redact`.  The JSON layout is
+versioned (``schema``) and documented in the README.
 """
 
 from __future__ import annotations
@@ -11,12 +16,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import console
 from .redaction import redact
 
 SCHEMA = "orchestrator.run-log/1"
@@ -51,6 +59,11 @@ def github_context() -> dict[str, str | None]:
     }
 
 
+def _process() -> dict[str, Any]:
+    """Which process writes the log, so a later run can tell a finished log from an orphan."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
 @dataclass
 class Step:
     """One pipeline step: its status (ok, failed, skipped) and what it found."""
@@ -61,17 +74,24 @@ class Step:
     seconds: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
     _t0: float = 0.0
+    _journal: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False)
 
     def start(self) -> Step:
         self.started_at = utc_now()
         self._t0 = time.monotonic()
         self.status = "running"
+        self._note()
         return self
 
     def end(self, status: str, **details: Any) -> None:
         self.status = status
         self.seconds = round(time.monotonic() - self._t0, 3) if self.started_at else None
         self.details.update(details)
+        self._note()
+
+    def _note(self) -> None:
+        if self._journal is not None:
+            self._journal({"event": "step", **self.to_dict()})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,22 +124,78 @@ class RunLog:
     outcome: str = "running"
     exit_code: int | None = None
     error: str | None = None
+    traceback: str | None = None  # only when orchestrator itself crashed (a bug)
+    signals: list[str] = field(default_factory=list)
+    unfinished_before: list[dict[str, Any]] = field(default_factory=list)  # earlier runs found cut off
     context: dict[str, str | None] = field(default_factory=github_context)
+    process: dict[str, Any] = field(default_factory=_process)
+    path: Path | None = None
+    on_error: Callable[[str], None] = console.warn  # where the one warning about writing it goes
+    _seq: int = 0
+    _failed: bool = False  # the last write failed: events wait for the final write
+    _warned: bool = False
+
+    def __post_init__(self) -> None:
+        for step in self.steps.values():
+            step._journal = self._event
+
+    # -- as the run goes ---------------------------------------------------------------
+
+    def open(self, path: Path) -> None:
+        """Start writing the log at ``path``: the first snapshot, then events as they come."""
+        self.path = path
+        self._guard(lambda: path.parent.mkdir(parents=True, exist_ok=True))
+        self.save()
+
+    def save(self) -> None:
+        """Write the whole document (atomically: a reader never sees half of it)."""
+        if self.path is not None:
+            self._guard(lambda: _write_atomic(self.path, self.to_json()))
+
+    def _event(self, event: dict[str, Any]) -> None:
+        if self.path is None or self._failed:
+            return
+        self._seq += 1
+        line = redact(json.dumps({"seq": self._seq, **event}, default=str)) + "\n"
+
+        def append() -> None:
+            with journal_path(self.path).open("a", encoding="utf-8") as f:
+                f.write(line)
+
+        self._guard(append)
+
+    def _guard(self, write: Callable[[], object]) -> None:
+        """A log that cannot be written is a warning (once), never a different outcome."""
+        try:
+            write()
+        except OSError as exc:
+            self._failed = True
+            if not self._warned:
+                self._warned = True
+                self.on_error(f"the run log cannot be written to {self.path}: {exc.strerror or exc}; "
+                              "the run goes on without it")
 
     def step(self, name: str) -> Step:
         """The named step, started now."""
         return self.steps[name].start()
 
+    def migration_started(self, version: str, filename: str, direction: str) -> None:
+        """A migration is about to run (journaled only: if the process dies now, the log says so)."""
+        self._event({"event": "migration", "version": version, "file": filename, "direction": direction,
+                     "seconds": None, "result": "running", "error": None})
+
     def migration(self, version: str, filename: str, direction: str, seconds: float | None,
                   result: str, error: str | None = None) -> None:
         """Record one migration run."""
-        self.migrations.append({
+        entry = {
             "version": version, "file": filename, "direction": direction,
             "seconds": None if seconds is None else round(seconds, 4),
             "result": result, "error": error,
-        })
+        }
+        self.migrations.append(entry)
+        self._event({"event": "migration", **entry})
 
-    def finish(self, outcome: str, exit_code: int, error: str | None = None) -> None:
+    def finish(self, outcome: str, exit_code: int | None, error: str | None = None) -> None:
         """Close the log: the outcome, the exit code and the error, if any."""
         self.outcome = outcome
         self.exit_code = exit_code
@@ -144,6 +220,11 @@ class RunLog:
             "outcome": self.outcome,
             "exit_code": self.exit_code,
             "error": self.error,
+            "traceback": self.traceback,
+            "signals": self.signals,
+            "process": self.process,
+            "journal_seq": self._seq,
+            "unfinished_before": self.unfinished_before,
             "plan": self.plan,
             "steps": [s.to_dict() for s in self.steps.values()],
             "migrations": self.migrations,
@@ -160,13 +241,100 @@ class RunLog:
     def to_markdown(self) -> str:
         return redact(render_markdown(self.to_dict()))
 
-    def write(self, path: Path) -> tuple[Path, Path]:
-        """Write ``path`` (JSON) and the Markdown summary beside it (``.md``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json(), encoding="utf-8")
-        md = path.with_suffix(".md")
-        md.write_text(self.to_markdown(), encoding="utf-8")
-        return path, md
+    def write(self) -> bool:
+        """The final document and its Markdown summary (``.md``) beside it; the journal,
+        now folded into the document, goes.  False if they could not be written."""
+        if self.path is None:
+            return False
+        path = self.path
+        self._failed = False  # the disk may have come back: try once more
+        self.save()
+        self._guard(lambda: _write_atomic(path.with_suffix(".md"), self.to_markdown()))
+        if not self._failed:
+            journal_path(path).unlink(missing_ok=True)
+        return not self._failed
+
+
+def journal_path(path: Path) -> Path:
+    """Where the events of the run log at ``path`` are appended while it runs."""
+    return path.with_suffix(".journal")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A run log as written, with the events of its journal applied if it never finished."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    journal = journal_path(path)
+    if doc.get("outcome") != "running" or not journal.exists():
+        return doc
+    steps = {s["name"]: s for s in doc.get("steps", [])}
+    for line in journal.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:  # the last line of a killed writer may be cut short
+            continue
+        if event.get("seq", 0) <= doc.get("journal_seq", 0):
+            continue
+        kind = event.pop("event", None)
+        event.pop("seq", None)
+        if kind == "step" and event.get("name") in steps:
+            steps[event["name"]].update(event)
+        elif kind == "migration":
+            doc["migrations"] = [m for m in doc.get("migrations", []) if not _same_migration(m, event)]
+            doc["migrations"].append(event)
+    return doc
+
+
+def _same_migration(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a.get("result") == "running" and (a.get("version"), a.get("direction")) == (b.get("version"), b.get("direction"))
+
+
+def _alive(process: dict[str, Any]) -> bool:
+    """Whether the process that wrote a log still runs (on another host: assume it does)."""
+    if process.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(process.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError):
+        return True
+    return True
+
+
+def unfinished_runs(directory: Path, environment: str) -> list[dict[str, Any]]:
+    """Run logs in ``directory`` of ``environment`` whose process died before they finished.
+
+    Each is closed as ``interrupted`` (its journal folded in, a summary written) so it is
+    reported once, and returned, oldest first.
+    """
+    found = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            doc = read(path)
+        except (OSError, ValueError):
+            continue
+        if doc.get("outcome") != "running" or doc.get("environment") != environment or _alive(doc.get("process") or {}):
+            continue
+        doc.update(outcome="interrupted", exit_code=None, ended_at=doc.get("ended_at") or utc_now(),
+                   error="the process ended before the run finished (killed, or its machine stopped); "
+                         "the migrations it recorded as applied are in the database")
+        try:
+            _write_atomic(path, redact(json.dumps(doc, indent=2, default=str)) + "\n")
+            _write_atomic(path.with_suffix(".md"), redact(render_markdown(doc)))
+            journal_path(path).unlink(missing_ok=True)
+        except OSError:
+            pass
+        found.append(doc)
+    return found
 
 
 # -- Markdown ---------------------------------------------------------------------------
@@ -178,7 +346,8 @@ _OUTCOME = {
     "success": "✅ success", "dry_run": "📝 dry run (nothing changed)",
     "rolled_back": "↩️ failed and rolled back: database as before the run",
     "needs_restore": "🚨 failed and NOT rolled back: restore needed", "refused": "⛔ refused: nothing changed",
-    "failed": "❌ failed", "running": "⏳ did not finish",
+    "failed": "❌ failed", "cancelled": "⏹️ cancelled before anything changed",
+    "running": "⏳ did not finish", "interrupted": "⚠️ cut off: the process died before the run finished",
 }
 
 

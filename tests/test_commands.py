@@ -9,6 +9,7 @@ import time
 
 
 from conftest import BOOKKEEPING, sql, tables, versions
+from orchestrator.migrations import split_statements
 
 
 def test_dry_run_prints_exact_sql_and_changes_nothing(shipped):
@@ -16,8 +17,9 @@ def test_dry_run_prints_exact_sql_and_changes_nothing(shipped):
     assert r.code == 0, r.text
     for name in ("0001_init.sql", "0002_add_user_preferences.sql", "0003_add_customer_tags.sql"):
         assert f"-- ==== {name} (up) ====" in r.out
-    body = (shipped.migrations / "0003_add_customer_tags.sql").read_text().split("-- migrate:down")[0]
-    assert body in r.out
+    up = shipped.migrations / "0003_add_customer_tags.sql"
+    for stmt in split_statements(up.read_text().split("-- migrate:down")[0]):  # each exactly as it is sent
+        assert f"{stmt.text};\n" in r.out
     assert r.out.index("0001_init.sql") < r.out.index("0002_add") < r.out.index("0003_add")
     assert tables(shipped.url) == []
 

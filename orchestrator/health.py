@@ -8,9 +8,15 @@ unhealthy is a reason to stop, not to migrate) and after the migrations are appl
   and the latest version recorded in ``schema_migrations`` is the one the deploy
   expects (:func:`probe_database`);
 * if a health URL is configured, the app's endpoint is then polled
-  (:func:`probe_http`): healthy means a 2xx answer within the request timeout.  Failed
+  (:func:`probe_http`): healthy means a 2xx answer within the timeout.  Failed
   answers are retried ``attempts`` times, ``interval`` seconds apart; a healthy answer
   ends the polling.
+
+The timeout is an overall deadline per attempt (connect, send, headers and body
+together), not httpx's per-operation timeout, which an app that trickles its answer a
+byte at a time would never trip: each request runs in a daemon thread that the caller
+waits for until the deadline, then cuts off (its socket is shut down).  The caller's
+waits stay interruptible, so Ctrl-C during a probe or between attempts ends it at once.
 
 Nothing here raises because the app is unhealthy: every probe comes back as
 :class:`Attempt` records (redacted, one line each, with :meth:`Attempt.to_dict` for the
@@ -23,6 +29,8 @@ probe calls :class:`~orchestrator.database.Database` methods.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +48,7 @@ from .redaction import MASK, redact, register_secret
 
 BODY_CHARS = 200  # how much of a failed answer's body an attempt keeps
 _BODY_BYTES = 64 * 1024  # how much of it is read at most
+_BODY_SHOWN_BYTES = 8 * 1024  # how much of that is redacted and cut down to BODY_CHARS
 _DETAIL_CHARS = 500
 USER_AGENT = "orchestrator-health-check"
 
@@ -55,7 +64,7 @@ class HealthPolicy:
 
     attempts: int = 5  # requests at most
     interval: float = 2.0  # seconds between the end of one attempt and the next
-    timeout: float = 5.0  # seconds one request may take (connect, send, each read)
+    timeout: float = 5.0  # seconds one request may take in all (connect, send, headers, body)
 
     def __post_init__(self) -> None:
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
@@ -189,10 +198,13 @@ def display_url(raw: str) -> str:
 def probe_http(url: str, policy: HealthPolicy = HealthPolicy(), on_attempt: OnAttempt | None = None) -> HealthResult:
     """Poll ``url`` until it answers 2xx, at most ``policy.attempts`` times.
 
-    Each request is cut off after ``policy.timeout`` seconds (connect, send, each read).
-    Redirects are not followed (a 3xx is unhealthy).  ``on_attempt`` is called with each
-    :class:`Attempt` as soon as it is done.  Never raises for an unhealthy app; a
-    malformed URL raises :class:`ConfigError` before any request.
+    Each request ends within ``policy.timeout`` seconds in all (connect, send, headers
+    and body), whatever the server does; then it is a failed attempt ``timed out after
+    Ns (overall deadline) ...``.  Redirects are not followed (a 3xx is unhealthy).
+    ``on_attempt`` is called with each :class:`Attempt` as soon as it is done.  Never
+    raises for an unhealthy app; a malformed URL raises :class:`ConfigError` before any
+    request.  An exception raised by a signal handler (``KeyboardInterrupt``) during a
+    request or between attempts propagates at once.
     """
     url = validate_url(url)
     attempts: list[Attempt] = []
@@ -205,6 +217,7 @@ def probe_http(url: str, policy: HealthPolicy = HealthPolicy(), on_attempt: OnAt
         return attempt
 
     retrying = tenacity.Retrying(
+        sleep=_sleep,
         stop=tenacity.stop_after_attempt(policy.attempts),
         wait=tenacity.wait_fixed(policy.interval),
         retry=tenacity.retry_if_result(lambda attempt: not attempt.ok),
@@ -215,57 +228,177 @@ def probe_http(url: str, policy: HealthPolicy = HealthPolicy(), on_attempt: OnAt
     return HealthResult(healthy=last.ok, attempts=attempts, url=display_url(url))
 
 
+_SLICE = 0.05  # seconds: the longest a wait in the calling thread blocks at a time
+
+
+def _sleep(seconds: float) -> None:
+    """:func:`time.sleep` in short slices, so a signal's exception is never held back."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        time.sleep(min(remaining, _SLICE))
+
+
 def _request(url: str, policy: HealthPolicy, number: int) -> Attempt:
+    """One request, cut off at ``policy.timeout`` seconds after it started."""
     started = _now()
     start = time.monotonic()
-    status: int | None = None
-    ok = False
+    exchange = _Exchange(policy)
+    worker = threading.Thread(
+        target=exchange.run, args=(url,), name=f"health-probe-{number}", daemon=True
+    )
     try:
-        with httpx.Client(timeout=httpx.Timeout(policy.timeout), follow_redirects=False) as client:
-            headers = {"User-Agent": USER_AGENT, "Accept": "application/json, */*"}
-            with client.stream("GET", url, headers=headers) as response:
-                status = response.status_code
-                if 200 <= status < 300:
-                    ok, detail = True, f"HTTP {status}"
-                elif 300 <= status < 400:
-                    location = response.headers.get("location")
-                    shown = display_url(location) if location else "nowhere"
-                    detail = f"HTTP {status}: redirect to {shown} not followed"
-                else:
-                    body = _body_prefix(response, policy)
-                    detail = f"HTTP {status}: {body}" if body else f"HTTP {status}"
-    except httpx.TimeoutException as exc:
-        detail = f"timed out after {policy.timeout:g}s{_PHASE.get(type(exc), '')}"
-    except httpx.ConnectError as exc:
-        message = _one_line(str(exc) or type(exc).__name__)
-        detail = "connection refused" if "refused" in message.lower() else f"cannot connect: {message}"
-    except httpx.HTTPError as exc:  # protocol errors, resets, unsupported answers
-        detail = f"request failed: {_one_line(str(exc)) or type(exc).__name__}"
+        worker.start()
+        _wait(exchange.done, start + policy.timeout)
+    finally:  # also on KeyboardInterrupt: the worker is cut off, not left to trickle on
+        ok, status, detail = exchange.settle()
     return Attempt(number, started, time.monotonic() - start, ok, status, detail, HTTP)
 
 
-_PHASE = {
-    httpx.ConnectTimeout: " (connecting)",
-    httpx.WriteTimeout: " (sending the request)",
-    httpx.PoolTimeout: " (waiting for a connection)",
-}
+def _wait(event: threading.Event, deadline: float) -> None:
+    """Wait for ``event`` until ``deadline`` (monotonic), in slices that signals interrupt."""
+    while (remaining := deadline - time.monotonic()) > 0:
+        if event.wait(min(remaining, _SLICE)):
+            return
 
 
-def _body_prefix(response: httpx.Response, policy: HealthPolicy) -> str:
-    """The first :data:`BODY_CHARS` characters of a failed answer's body, on one line."""
-    data = b""
-    suffix = ""
+_Outcome = tuple[bool, "int | None", str]  # ok, status code, detail
+
+
+class _Exchange:
+    """One request, made by :meth:`run` in a worker thread and settled by the caller.
+
+    The worker records its progress (connected, status, body so far) as it goes, so
+    that the caller can say what the request was doing when the deadline cut it off.
+    The socket is shut down through a duplicate of its descriptor, owned here, so the
+    caller never touches a descriptor the worker may have closed (and the number reused).
+    """
+
+    def __init__(self, policy: HealthPolicy) -> None:
+        self.policy = policy
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._cut_off = False
+        self._socket: socket.socket | None = None  # a dup of the connection's socket
+        self._connected = False
+        self._status: int | None = None
+        self._body = bytearray()
+        self._charset: str | None = None
+        self._outcome: _Outcome | None = None
+
+    # -- in the worker thread ----------------------------------------------------------
+
+    def run(self, url: str) -> None:
+        outcome: _Outcome = (False, None, "request failed: no answer")
+        try:
+            outcome = self._exchange(url)
+        except httpx.TimeoutException:  # per operation, so never before the overall deadline
+            outcome = self._timed_out()
+        except httpx.ConnectError as exc:
+            message = _one_line(str(exc) or type(exc).__name__)
+            detail = "connection refused" if "refused" in message.lower() else f"cannot connect: {message}"
+            outcome = (False, None, detail)
+        except httpx.HTTPError as exc:  # protocol errors, resets, unsupported answers
+            outcome = (False, self._status, f"request failed: {_one_line(str(exc)) or type(exc).__name__}")
+        except Exception as exc:  # noqa: BLE001 - a worker thread has no one else to tell
+            outcome = (False, self._status, f"request failed: {_one_line(str(exc)) or type(exc).__name__}")
+        finally:
+            with self._lock:
+                self._outcome = outcome
+            self.done.set()
+
+    def _exchange(self, url: str) -> _Outcome:
+        timeout = httpx.Timeout(self.policy.timeout)  # a backstop; the deadline is the caller's
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json, */*"}
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:  # noqa: SIM117
+            with client.stream("GET", url, headers=headers, extensions={"trace": self._trace}) as response:
+                status = response.status_code
+                with self._lock:
+                    self._status = status
+                    self._charset = response.charset_encoding
+                if 200 <= status < 300:
+                    return True, status, f"HTTP {status}"
+                if 300 <= status < 400:
+                    location = response.headers.get("location")
+                    shown = display_url(location) if location else "nowhere"
+                    return False, status, f"HTTP {status}: redirect to {shown} not followed"
+                suffix = ""
+                try:
+                    for chunk in response.iter_bytes():
+                        with self._lock:
+                            self._body += chunk
+                            if len(self._body) >= _BODY_BYTES:
+                                break
+                except httpx.TimeoutException:
+                    raise  # the deadline has passed: not "body unreadable" (below)
+                except httpx.HTTPError as exc:
+                    suffix = f" (body unreadable: {_one_line(str(exc)) or type(exc).__name__})"
+                body = self._body_text()
+                return False, status, (f"HTTP {status}: {body}" if body else f"HTTP {status}") + suffix
+
+    def _trace(self, event: str, info: dict) -> None:
+        """httpcore's ``trace`` extension: keep a handle on the connection's socket."""
+        if event not in ("connection.connect_tcp.complete", "connection.connect_unix_socket.complete"):
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is None:
+            return
+        with self._lock:
+            self._connected = True
+            if not self._cut_off:
+                self._socket = sock.dup()
+                return
+        _shut_down(sock)  # the deadline passed while connecting: end it here
+
+    # -- in the calling thread ---------------------------------------------------------
+
+    def settle(self) -> _Outcome:
+        """The worker's outcome if it has one; otherwise cut the request off now."""
+        with self._lock:
+            outcome = self._outcome
+            cut_off = self._cut_off = outcome is None
+            if outcome is None:
+                outcome = self._timed_out_locked()
+            sock, self._socket = self._socket, None
+        if sock is not None:
+            if cut_off:
+                _shut_down(sock)  # wakes the worker from whatever read or write it is in
+            sock.close()
+        return outcome
+
+    # -- either ------------------------------------------------------------------------
+
+    def _timed_out(self) -> _Outcome:
+        with self._lock:
+            return self._timed_out_locked()
+
+    def _timed_out_locked(self) -> _Outcome:
+        head = f"timed out after {self.policy.timeout:g}s (overall deadline)"
+        status = self._status
+        if status is not None:
+            body = self._body_text()
+            where = f"reading the body of HTTP {status}" + (f": {body}" if body else "")
+        elif self._connected:
+            where = "waiting for the response"
+        else:
+            where = "connecting"
+        return False, status, f"{head} {where}"
+
+    def _body_text(self) -> str:
+        """The first :data:`BODY_CHARS` characters of the body so far, on one line."""
+        data = bytes(self._body[:_BODY_SHOWN_BYTES])
+        try:
+            text = data.decode(self._charset or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know
+            text = data.decode("utf-8", errors="replace")
+        return _one_line(text, BODY_CHARS).strip()
+
+
+def _shut_down(sock: socket.socket) -> None:
     try:
-        for chunk in response.iter_bytes():
-            data += chunk
-            if len(data) >= _BODY_BYTES:
-                break
-    except httpx.TimeoutException:
-        suffix = f" (body timed out after {policy.timeout:g}s)"
-    except httpx.HTTPError as exc:
-        suffix = f" (body unreadable: {_one_line(str(exc)) or type(exc).__name__})"
-    text = data.decode(response.charset_encoding or "utf-8", errors="replace")
-    return (_one_line(text, BODY_CHARS) + suffix).strip()
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 # -- the database probe ----------------------------------------------------------------

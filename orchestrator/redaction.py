@@ -13,7 +13,9 @@ MASK = "********"
 _secrets: set[str] = set()
 
 # scheme://user:password@host  ->  scheme://user:********@host
-_URL_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)@")
+# (a scheme starts where no scheme character precedes it, or a long run of letters would
+# be tried from each of its characters: quadratic time on a long hex literal)
+_URL_USERINFO = re.compile(r"(?P<head>(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)@")
 # password=... in libpq keyword/value strings
 _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
 # AWS access key ids and anything after a secret-ish keyword

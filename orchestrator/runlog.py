@@ -24,7 +24,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import console
 from .redaction import redact
 
 SCHEMA = "orchestrator.run-log/1"
@@ -130,7 +129,7 @@ class RunLog:
     context: dict[str, str | None] = field(default_factory=github_context)
     process: dict[str, Any] = field(default_factory=_process)
     path: Path | None = None
-    on_error: Callable[[str], None] = console.warn  # where the one warning about writing it goes
+    on_error: Callable[[str], None] = lambda message: None  # the pipeline passes its output's warn
     _seq: int = 0
     _failed: bool = False  # the last write failed: events wait for the final write
     _warned: bool = False

@@ -5,7 +5,8 @@ a thread.  ``GET /health/db`` runs the app's query against the test's database w
 psycopg and answers 200 ``{"status": "ok"}`` if it succeeds, 503 with the error text
 (text/plain) if it fails, so a migration that breaks the app's schema makes it unhealthy for real.
 Tests steer it: ``query`` (settable), ``fail_next(n)`` (flapping), ``hang(seconds)``
-(a slow app), ``redirect(location)``; ``requests`` counts what it was asked.
+(a slow app), ``redirect(location)``, ``trickle(part, ...)`` (an answer dribbled out a
+byte at a time); ``requests`` counts what it was asked.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class HealthApp:
         self._fail_next = 0
         self._hang = 0.0
         self._redirect: str | None = None
+        self._trickle: tuple[str, int, float, bytes] | None = None
         self.headers: list[dict[str, str]] = []  # request headers, in order
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self.port = self._server.server_address[1]
@@ -73,6 +75,20 @@ class HealthApp:
         with self._lock:
             self._redirect = location
 
+    def trickle(self, part: str | None, *, status: int = 503, every: float = 0.2,
+                body: bytes = b"trickled: " + b"." * 1000) -> None:
+        """Answer ``status`` one byte every ``every`` seconds (None to stop).
+
+        ``part="headers"``: the status line and headers themselves trickle (then the body
+        is sent at once); ``part="body"``: the headers are sent at once (with the body's
+        Content-Length) and the body trickles.  Every byte arrives well within any read
+        timeout, yet the default body takes minutes in all.
+        """
+        if part not in (None, "headers", "body"):
+            raise ValueError(f"trickle what? {part!r}")
+        with self._lock:
+            self._trickle = None if part is None else (part, status, every, body)
+
     def close(self) -> None:
         """Stop serving; hanging requests are woken and every handler thread joined."""
         self._stopping.set()
@@ -81,6 +97,15 @@ class HealthApp:
         self._thread.join(timeout=10)
 
     # -- what one request does (in a handler thread) ----------------------------------
+
+    def _trickling(self, headers: dict[str, str]) -> tuple[str, int, float, bytes] | None:
+        """The trickle to answer with (the request counted), or None to answer normally."""
+        with self._lock:
+            if self._trickle is None:
+                return None
+            self._requests += 1
+            self.headers.append(headers)
+            return self._trickle
 
     def _answer(self, headers: dict[str, str]) -> tuple[int, dict[str, str], dict | str]:
         with self._lock:
@@ -127,7 +152,38 @@ def _handler_for(app: HealthApp) -> type[BaseHTTPRequestHandler]:
             if self.path.split("?", 1)[0] != HEALTH_PATH:
                 self._send(404, {}, {"status": "not found"})
                 return
-            self._send(*app._answer(dict(self.headers.items())))
+            headers = dict(self.headers.items())
+            trickle = app._trickling(headers)
+            if trickle is not None:
+                self._trickle(*trickle)
+                return
+            self._send(*app._answer(headers))
+
+        def _trickle(self, part: str, status: int, every: float, body: bytes) -> None:
+            reason = self.responses.get(status, ("Unknown",))[0]
+            head = (
+                f"HTTP/1.1 {status} {reason}\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n"
+                f"Content-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n"
+            ).encode()
+            slow, fast = (head, b"") if part == "headers" else (b"", head)
+            self.close_connection = True
+            try:
+                self.wfile.write(fast)
+                for i in range(len(slow)):
+                    self.wfile.write(slow[i : i + 1])
+                    if app._stopping.wait(every):
+                        return
+                if part == "headers":
+                    self.wfile.write(body)
+                    return
+                for i in range(len(body)):
+                    self.wfile.write(body[i : i + 1])
+                    if app._stopping.wait(every):
+                        return
+            except ConnectionError:
+                pass  # the client cut the answer off and left
 
         def _send(self, status: int, headers: dict[str, str], body: dict | str) -> None:
             if isinstance(body, dict):

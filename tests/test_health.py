@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import sys
+import threading
 import time
 
 import pytest
@@ -108,9 +112,163 @@ def test_hanging_endpoint_is_cut_off_by_the_request_timeout(app_schema, health_a
     assert not result.healthy and len(result.attempts) == 3
     for attempt in result.attempts:
         assert attempt.status_code is None
-        assert attempt.detail == "timed out after 0.3s"
+        assert attempt.detail == "timed out after 0.3s (overall deadline) waiting for the response"
         assert 0.2 <= attempt.seconds < 1.5
     assert elapsed < 2.0 * 3 / 2  # far below hang * attempts
+
+
+# -- the overall deadline: a trickled answer, a signal ----------------------------------
+#
+# Timings are asserted with generous bounds only: each attempt must end within its
+# timeout plus 0.5 s, whereas without the overall deadline a trickled answer (a byte every
+# 0.1-0.2 s, each well within httpx's per-read timeout) would go on for minutes.
+
+SLOW = 0.5  # the timeout in these tests, in seconds
+GRACE = 0.5  # how late past it an attempt may end, on a noisy machine
+
+
+def probe_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("health-probe") and t.is_alive()]
+
+
+def wait_for(condition, seconds: float = 5.0, what: str = "it") -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def assert_cut_off(result, attempts: int, elapsed: float) -> None:
+    assert not result.healthy and len(result.attempts) == attempts
+    for attempt in result.attempts:
+        assert not attempt.ok
+        assert attempt.detail.startswith(f"timed out after {SLOW:g}s (overall deadline) "), attempt.detail
+        assert SLOW * 0.9 <= attempt.seconds < SLOW + GRACE, attempt.describe()
+    assert elapsed < attempts * (SLOW + GRACE) + 1.0
+    # The worker threads were cut off too (their sockets shut down), not left reading.
+    wait_for(lambda: not probe_threads(), what="the probe threads to end")
+
+
+def test_error_answer_with_a_trickled_body_is_cut_off_at_the_deadline(health_app):
+    health_app.trickle("body", status=503, every=0.1)
+    policy = HealthPolicy(attempts=3, interval=0.05, timeout=SLOW)
+    start = time.monotonic()
+    result = probe_http(health_app.url, policy)
+    assert_cut_off(result, 3, time.monotonic() - start)
+    assert health_app.requests == 3
+    for attempt in result.attempts:
+        assert attempt.status_code == 503  # the answer's status is kept, with what came of its body
+        assert attempt.detail.startswith("timed out after 0.5s (overall deadline) reading the body of HTTP 503: trick")
+    assert "timed out after 0.5s (overall deadline)" in result.summary()
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_trickled_headers_are_cut_off_at_the_deadline(health_app, status):
+    health_app.trickle("headers", status=status, every=0.1)
+    policy = HealthPolicy(attempts=2, interval=0.05, timeout=SLOW)
+    start = time.monotonic()
+    result = probe_http(health_app.url, policy)
+    assert_cut_off(result, 2, time.monotonic() - start)
+    for attempt in result.attempts:
+        assert attempt.status_code is None
+        assert attempt.detail == "timed out after 0.5s (overall deadline) waiting for the response"
+
+
+def test_success_with_a_trickled_body_is_healthy_within_the_deadline(health_app):
+    """A 2xx is the answer: its body is not waited for."""
+    health_app.trickle("body", status=200, every=0.2)
+    start = time.monotonic()
+    result = probe_http(health_app.url, HealthPolicy(attempts=3, interval=0.05, timeout=SLOW))
+    assert time.monotonic() - start < SLOW + GRACE
+    assert result.healthy and len(result.attempts) == 1
+    assert (result.attempts[0].status_code, result.attempts[0].detail) == (200, "HTTP 200")
+    wait_for(lambda: not probe_threads(), what="the probe thread to end")
+
+
+def test_unanswered_connection_is_cut_off_even_with_a_long_timeout_elsewhere(health_app):
+    """The deadline also holds when the whole attempt is one long wait for headers."""
+    health_app.hang(30)
+    start = time.monotonic()
+    result = probe_http(health_app.url, HealthPolicy(attempts=2, interval=0, timeout=SLOW))
+    assert_cut_off(result, 2, time.monotonic() - start)
+    assert [a.detail for a in result.attempts] == ["timed out after 0.5s (overall deadline) waiting for the response"] * 2
+
+
+class Interrupt:
+    """Send this process SIGINT from a timer thread after ``delay`` seconds, with Python's
+    default handler (which raises KeyboardInterrupt in the main thread) in place."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.sent: float | None = None
+
+    def _send(self) -> None:
+        self.sent = time.monotonic()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def __enter__(self):
+        assert threading.current_thread() is threading.main_thread()
+        self._previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        self._timer = threading.Timer(self.delay, self._send)
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        self._timer.join()
+        signal.signal(signal.SIGINT, self._previous)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="os.kill(SIGINT) ends the process on Windows")
+@pytest.mark.parametrize("mode", ["hang", "trickle"])
+def test_a_signal_during_a_probe_interrupts_it_at_once(health_app, mode):
+    if mode == "hang":
+        health_app.hang(30)
+    else:
+        health_app.trickle("body", status=503, every=0.1)
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), Interrupt(0.4) as interrupt:
+        probe_http(health_app.url, HealthPolicy(attempts=3, interval=0, timeout=30))
+    raised = time.monotonic()
+    assert interrupt.sent is not None and health_app.requests == 1
+    assert raised - interrupt.sent < 0.5, f"KeyboardInterrupt came {raised - interrupt.sent:.2f}s after SIGINT"
+    assert raised - start < 5
+    wait_for(lambda: not probe_threads(), what="the interrupted probe thread to end")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="os.kill(SIGINT) ends the process on Windows")
+def test_a_signal_between_attempts_interrupts_the_wait_at_once():
+    url = f"http://127.0.0.1:{closed_port()}/health/db"
+    seen: list[Attempt] = []
+    with pytest.raises(KeyboardInterrupt), Interrupt(0.5) as interrupt:
+        probe_http(url, HealthPolicy(attempts=3, interval=30, timeout=2), on_attempt=seen.append)
+    raised = time.monotonic()
+    assert [a.detail for a in seen] == ["connection refused"]  # interrupted during the 30 s interval
+    assert raised - interrupt.sent < 0.5, f"KeyboardInterrupt came {raised - interrupt.sent:.2f}s after SIGINT"
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="needs SIGUSR1")
+def test_any_exception_a_signal_handler_raises_propagates(health_app):
+    class Stop(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Stop("stop probing")
+
+    health_app.hang(30)
+    previous = signal.signal(signal.SIGUSR1, handler)
+    timer = threading.Timer(0.4, os.kill, args=(os.getpid(), signal.SIGUSR1))
+    try:
+        start = time.monotonic()
+        timer.start()
+        with pytest.raises(Stop):
+            probe_http(health_app.url, HealthPolicy(attempts=3, interval=0, timeout=30))
+        assert time.monotonic() - start < 0.4 + 0.5
+    finally:
+        timer.cancel()
+        timer.join()
+        signal.signal(signal.SIGUSR1, previous)
+    wait_for(lambda: not probe_threads(), what="the interrupted probe thread to end")
 
 
 def test_closed_port_is_connection_refused():

@@ -351,3 +351,19 @@ def test_the_cli_keeps_its_exit_code_when_the_run_log_cannot_be_written(proj):
     assert r.code == 0, r.text
     assert versions(proj.url) == ["0001", "0002", "0003"]
     assert "the run log cannot be written" in r.err and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("how", ["failure", "signal"])
+def test_a_stopped_rollback_reapplies_what_it_reverted(proj, monkeypatch, how):
+    assert deploy(proj)[0] == 0
+    checksums = "select version, checksum, file, state from schema_migrations_checksums order by 1"
+    before, recorded = state(proj), sql(proj.url, checksums)
+    Inject(monkeypatch, 2, how)  # the second down statement: 0003 is reverted, 0002 is not
+    code, out = deploy(proj, action="rollback", steps=2)
+    assert code == 1, out.text
+    after = state(proj)
+    for fingerprints in (before[1], after[1]):  # 0003 was applied again: only its applied_at is new
+        fingerprints.pop("schema_migrations_checksums")
+    assert after == before and sql(proj.url, checksums) == recorded
+    doc = last_log(proj)
+    assert doc["outcome"] == "rolled_back" and doc["rollback"]["migrations"] == ["0003_t3.sql"]

@@ -11,10 +11,12 @@ import argparse
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, commands, config, console, signals
+from .config import Config
 from .errors import EXIT_FAILED, EXIT_USAGE, OrchestratorError
 from .pipeline import Request
 
@@ -48,64 +50,46 @@ def _globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                    help="do not write the schema file after up/rollback")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for the README's reference and for tests)."""
-    parser = _Parser(prog="orchestrator", description="Safe PostgreSQL migration deploys for dbmate-style SQL files.")
-    parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
-    _globals(parser, suppress=False)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+def _positive(text: str) -> int:
+    """A whole number of 1 or more, checked before anything connects."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value}")
+    return value
 
-    def command(name: str, help_text: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
-        _globals(p, suppress=True)
-        p.set_defaults(command=name)
-        return p
 
-    p = command("status", "show applied and pending migrations")
+def _no_arguments(p: argparse.ArgumentParser) -> None:
+    """A command that takes only the global options."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One verb: its arguments, what it needs, and the library call it makes.
+
+    ``needs_database``: the environment must name a database (``dev`` falls back to the
+    embedded server); ``lint`` and ``new`` work without one.  ``url_is_server``: ``--url``
+    names the server for the command's own throwaway database (``verify``), not the
+    environment's database.
+    """
+
+    name: str
+    help: str
+    run: Callable[[Config, argparse.Namespace], int] = field(kw_only=True)
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+    aliases: tuple[str, ...] = ()
+    needs_database: bool = True
+    url_is_server: bool = False
+
+
+def _status(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON document")
     p.add_argument("--exit-code", action="store_true", help="exit 1 while any migration is pending")
 
-    p = command("up", "review, back up, apply pending migrations, check health, roll back on failure",
-                aliases=["migrate"])
-    _deploy_options(p)
 
-    p = command("rollback", "the same pipeline around the down migrations of the latest migration(s)",
-                aliases=["down"])
-    p.add_argument("--steps", "-n", type=int, default=1, metavar="N", help="how many migrations (default 1)")
-    _deploy_options(p)
-
-    p = command("new", "create a new migration file")
-    p.add_argument("name", metavar="NAME")
-
-    command("dump", "write the schema file (as dbmate dump)")
-
-    p = command("lint", "parse and lint migration files (default: all in the migrations directory)")
-    p.add_argument("files", nargs="*", type=Path, metavar="FILE")
-    p.add_argument("--json", action="store_true", help="print the findings as JSON")
-    command("verify", "apply, roll back and re-apply every migration on a throwaway database")
-
-    p = command("backups", "list the environment's backups, newest first")
-    p.add_argument("backups_action", choices=["list"], metavar="list")
-
-    p = command("restore", "verify a backup's checksum and restore it into the environment's database")
-    p.add_argument("--backup", "-b", required=True, metavar="KEY_OR_URL", help="backup key, s3:// URL or path")
-    p.add_argument("--dry-run", action="store_true", help="print the archive's table of contents; change nothing")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (required in CI)")
-    p.add_argument("--allow-other-source", action="store_true",
-                   help="restore a backup taken from another environment or database")
-
-    p = command("resolve", "after an interrupted transaction:false migration: record whether it is applied")
-    p.add_argument("version", metavar="VERSION")
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--applied", action="store_true", help="its changes are all in the database")
-    which.add_argument("--not-applied", action="store_true", help="none of its changes are in the database")
-
-    p = command("history", "past runs, from the run logs kept next to the backups")
-    p.add_argument("--json", action="store_true", help="print the run logs as JSON")
-    return parser
-
-
-def _deploy_options(p: argparse.ArgumentParser) -> None:
+def _deploy(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="review only: print the SQL that would run; change nothing")
     p.add_argument("--expect-plan", metavar="HASH", help="refuse to run unless the plan hash is HASH (from the dry run)")
     p.add_argument("--skip-backup", action="store_true", help="no backup (refused where backup_required)")
@@ -113,47 +97,115 @@ def _deploy_options(p: argparse.ArgumentParser) -> None:
                    help="where to write the run log (default .orchestrator/runs/<run-id>.json)")
 
 
+def _rollback(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", "-n", type=_positive, default=1, metavar="N", help="how many migrations (default 1)")
+    _deploy(p)
+
+
+def _request(action: str, args: argparse.Namespace) -> Request:
+    return Request(action=action, dry_run=args.dry_run, steps=getattr(args, "steps", 1),
+                   expect_plan=args.expect_plan, skip_backup=args.skip_backup, run_log=args.run_log)
+
+
+def _new(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME")
+
+
+def _lint(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+
+
+def _backups(p: argparse.ArgumentParser) -> None:
+    p.add_argument("backups_action", choices=["list"], metavar="list")
+
+
+def _restore(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backup", "-b", required=True, metavar="KEY_OR_URL", help="backup key, s3:// URL or path")
+    p.add_argument("--dry-run", action="store_true", help="print the archive's table of contents; change nothing")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (required in CI)")
+    p.add_argument("--allow-other-source", action="store_true",
+                   help="restore a backup taken from another environment or database")
+
+
+def _resolve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("version", metavar="VERSION")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--applied", action="store_true", help="its changes are all in the database")
+    which.add_argument("--not-applied", action="store_true", help="none of its changes are in the database")
+
+
+def _history(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the run logs as JSON")
+
+
+def _dev(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dev_action", choices=["status", "stop"], metavar="status|stop")
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and os.environ.get("CI") != "true"
+
+
+COMMANDS = (
+    Command("status", "show applied and pending migrations", arguments=_status,
+            run=lambda c, a: commands.status(c, as_json=a.json, exit_code=a.exit_code)),
+    Command("up", "review, back up, apply pending migrations, check health, roll back on failure",
+            arguments=_deploy, aliases=("migrate",), run=lambda c, a: commands.up(c, _request("up", a))),
+    Command("rollback", "the same pipeline around the down migrations of the latest migration(s)",
+            arguments=_rollback, aliases=("down",), run=lambda c, a: commands.up(c, _request("rollback", a))),
+    Command("new", "create a new migration file", arguments=_new, needs_database=False,
+            run=lambda c, a: commands.new(c, a.name)),
+    Command("dump", "write the schema file (as dbmate dump)", run=lambda c, a: commands.dump(c)),
+    Command("lint", "parse and lint migration files (default: all in the migrations directory)",
+            arguments=_lint, needs_database=False,
+            run=lambda c, a: commands.lint_files(c, a.files, as_json=a.json)),
+    Command("verify", "apply, roll back and re-apply every migration on a throwaway database",
+            url_is_server=True, run=lambda c, a: commands.verify(c, url=a.url)),
+    Command("backups", "list the environment's backups, newest first", arguments=_backups,
+            needs_database=False, run=lambda c, a: commands.backups_list(c)),
+    Command("restore", "verify a backup's checksum and restore it into the environment's database",
+            arguments=_restore,
+            run=lambda c, a: commands.restore(c, a.backup, dry_run=a.dry_run, yes=a.yes, interactive=_interactive(),
+                                              allow_other_source=a.allow_other_source)),
+    Command("resolve", "after an interrupted transaction:false migration: record whether it is applied",
+            arguments=_resolve, run=lambda c, a: commands.resolve(c, a.version, applied=a.applied)),
+    Command("history", "past runs, from the run logs kept next to the backups", arguments=_history,
+            needs_database=False, run=lambda c, a: commands.history(c, as_json=a.json)),
+    Command("dev", "the project's embedded PostgreSQL: is it running (status), stop it (stop)", arguments=_dev,
+            needs_database=False, run=lambda c, a: commands.dev(c, a.dev_action)),
+)
+BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, from :data:`COMMANDS` (exposed for the README's reference and for tests)."""
+    parser = _Parser(prog="orchestrator", description="Safe PostgreSQL migration deploys for dbmate-style SQL files.")
+    parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
+    _globals(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+    for c in COMMANDS:
+        p = sub.add_parser(c.name, help=c.help, description=c.help, aliases=list(c.aliases))
+        _globals(p, suppress=True)
+        p.set_defaults(command=c.name)
+        c.arguments(p)
+    return parser
+
+
 def run(args: argparse.Namespace) -> int:
-    """Build the config from the parsed arguments and call the command."""
+    """Build the config the command needs from the parsed arguments, and call it."""
+    command = BY_NAME[args.command]
     cfg = config.load(
         environment=args.environment,
         config_file=args.config,
-        url=None if args.command == "verify" else args.url,
+        url=None if command.url_is_server else args.url,
         migrations_dir=args.migrations_dir,
         schema_file=args.schema_file,
         migrations_table=args.migrations_table,
         no_dump_schema=args.no_dump_schema,
-        needs_database=args.command not in ("lint", "new"),
+        needs_database=command.needs_database,
     )
-    if args.command == "status":
-        return commands.status(cfg, as_json=args.json, exit_code=args.exit_code)
-    if args.command in ("up", "rollback"):
-        request = Request(
-            action=args.command,
-            dry_run=args.dry_run,
-            steps=getattr(args, "steps", 1),
-            expect_plan=args.expect_plan,
-            skip_backup=args.skip_backup,
-            run_log=args.run_log,
-        )
-        return commands.up(cfg, request)
-    if args.command == "new":
-        return commands.new(cfg, args.name)
-    if args.command == "dump":
-        return commands.dump(cfg)
-    if args.command == "backups":
-        return commands.backups_list(cfg)
-    if args.command == "restore":
-        return commands.restore(cfg, args.backup, dry_run=args.dry_run, yes=args.yes,
-                                interactive=sys.stdin.isatty() and os.environ.get("CI") != "true",
-                                allow_other_source=args.allow_other_source)
-    if args.command == "lint":
-        return commands.lint_files(cfg, args.files, as_json=args.json)
-    if args.command == "resolve":
-        return commands.resolve(cfg, args.version, applied=args.applied)
-    if args.command == "history":
-        return commands.history(cfg, as_json=args.json)
-    return commands.verify(cfg, url=args.url)
+    return command.run(cfg, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -87,9 +87,7 @@ def up(config: Config, request: Request) -> int:
     code = pipeline.deploy(config, request)
     if not request.dry_run and config.environment.dump_schema:
         try:
-            with open_database(config) as db:
-                schema.write(config.schema_file, schema.dump(db))
-            console.say(f"Writing: {config.relative(config.schema_file)}")
+            dump(config)
         except (OrchestratorError, KeyboardInterrupt) as exc:
             console.warn(f"{config.relative(config.schema_file)} was not written: {exc or 'interrupted'}; "
                          "run `orchestrator dump`")
@@ -146,7 +144,8 @@ def new(config: Config, name: str) -> int:
 
 
 def dump(config: Config) -> int:
-    """Write the schema file, byte-identical to ``dbmate dump``."""
+    """Write the schema file, byte-identical to ``dbmate dump`` (which also creates the
+    migrations table first, so a database with no migrations dumps the same)."""
     with open_database(config) as db:
         db.ensure_table()
         schema.write(config.schema_file, schema.dump(db))
@@ -223,7 +222,8 @@ def _verify_report(
     stale = schema.diff(config.schema_file, dumps["final"])
     if stale:
         problems += 1
-        console.say(f"FAIL {shown} is stale; run `orchestrator dump` and commit it:")
+        console.say(f"FAIL {shown} is stale: apply the migrations with `orchestrator up` (it rewrites {shown}) "
+                    "and commit it:")
         console.write(stale)
     else:
         console.say(f"ok   {shown} matches the migrations")
@@ -256,11 +256,9 @@ def backups_list(config: Config) -> int:
     if not found:
         console.say(f"No backups for {config.environment.name} in {store.describe()}")
         return 0
-    console.say(f"{'created':20}  {'size':>12}  {'version':16}  {'run id':24}  backup")
-    for info in found:
-        console.say(
-            f"{info.created:20}  {info.size:>12}  {(info.schema_version or '-'):16}  {info.run_id:24}  {info.url}"
-        )
+    console.table(("created", "size", "version", "run id", "backup"),
+                  [(info.created, str(info.size), info.schema_version or "-", info.run_id, info.url) for info in found],
+                  right=(1,))
     return 0
 
 
@@ -319,11 +317,35 @@ def history(config: Config, *, as_json: bool = False) -> int:
         return 0
     if not docs:
         console.say(f"No recorded runs for {config.environment.name}")
+        return 0
+    rows = []
     for d in docs:
         plan = d.get("plan") or {}
-        console.say(
-            f"{d.get('started_at')}  {d.get('action'):8}  {d.get('outcome'):13}  "
-            f"{plan.get('from_version') or '-'} -> {plan.get('target_version') or '-'}  "
-            f"{d.get('actor') or '-'}  {d.get('run_id')}"
-        )
+        versions = f"{plan.get('from_version') or '-'} -> {plan.get('target_version') or '-'}"
+        rows.append((str(d.get("started_at")), str(d.get("action")), str(d.get("outcome")), versions,
+                     str(d.get("actor") or "-"), str(d.get("run_id"))))
+    console.table(("started", "action", "outcome", "versions", "actor", "run id"), rows)
+    return 0
+
+
+# -- dev ------------------------------------------------------------------------------
+
+
+def dev(config: Config, action: str) -> int:
+    """``dev status`` / ``dev stop``: the project's embedded PostgreSQL, without starting it."""
+    pgdata = config.state_dir / "pgdata"
+    shown = config.relative(pgdata)
+    if action == "stop":
+        pid = embedded.stop(pgdata)
+        console.say(f"Stopped the embedded PostgreSQL in {shown} (pid {pid})" if pid
+                    else f"The embedded PostgreSQL in {shown} is not running")
+        return 0
+    server = embedded.state(pgdata)
+    if server.pid is not None:
+        console.say(f"The embedded PostgreSQL in {shown} is running (pid {server.pid}, socket in "
+                    f"{server.socket_dir}); database {embedded.DEV_DATABASE}. Stop it: orchestrator dev stop")
+    elif server.exists:
+        console.say(f"The embedded PostgreSQL in {shown} is not running; the next command that needs it starts it")
+    else:
+        console.say(f"No embedded PostgreSQL in {shown} yet; `orchestrator up` creates it when no URL is set")
     return 0

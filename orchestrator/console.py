@@ -14,7 +14,7 @@ import errno
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -166,3 +166,11 @@ def _flush_at_exit() -> None:
                 _guarded(out, out.flush)
             except (OSError, ValueError):
                 pass
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[int] = ()) -> None:
+    """Rows under a header line, each column as wide as its widest cell (``right``: right-aligned columns)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    for row in (headers, *rows):
+        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        say("  ".join(cells).rstrip())

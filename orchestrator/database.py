@@ -523,3 +523,13 @@ def _hint(message: str) -> str:
         return (f"; this server does not have the {missing[1]} extension installed: install it there, or "
                 "point DATABASE_URL at a server that has it")
     return ""
+
+
+def server_release(url: DatabaseURL) -> tuple[int, str]:
+    """(major, version text) of the server, e.g. (18, "18.1"): which pg_dump and pg_restore fit it.
+
+    On a connection of its own, closed at once: a backup or restore asks before it starts
+    its client program, whether or not a :class:`Database` is open.
+    """
+    with connect(url) as conn:
+        return conn.info.server_version // 10000, conn.info.parameter_status("server_version") or ""

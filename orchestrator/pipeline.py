@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import backup, console, health, lint, runlog
+from . import review as checks
 from .config import Config
 from .database import Database, Timeouts
 from .engine import annotate_findings, load_state, open_database, open_existing, run_one
@@ -215,39 +216,57 @@ def _close(run: Run, stack: ExitStack) -> None:
 def review(run: Run, stack: ExitStack) -> Plan:
     """Compute and print the plan; refuse before anything changes if it cannot go on.
 
-    Everything that can be judged is judged here: the files parse, each migration's
-    script (what apply will execute) can run, lint, drift, order, the expected plan hash,
-    and the app's health before.
+    Everything that can be judged is judged here (:mod:`review`): the files parse, each
+    migration's script (what apply will execute) can run, drift, order, lint, the
+    expected plan hash; then the app's health before.
     """
     step = run.log.step("review")
     env, request, out = run.env, run.request, run.out
     with out.group(f"Review: {request.action} on {env.name}"):
         _report_unfinished_runs(run)
-        _check_backup_policy(run)
+        checks.check_request(env, skip_backup=request.skip_backup)
         if request.dry_run:
             run.db = stack.enter_context(open_existing(run.config))
         else:
             run.db = stack.enter_context(open_database(run.config, create=request.action == "up"))
             stack.enter_context(run.db.lock(env.lock_wait))  # held until the last step is done
         run.state = state = load_state(run.config, run.db)
-        _check_drift_and_order(run, state)
+        checks.check_state(state)
         run.plan = plan = up_plan(state) if request.action == "up" else down_plan(state, request.steps)
         for m in plan.migrations:  # before anything prints or records the SQL
             for secret in lint.secret_literals(m):
                 register_secret(secret)
+        findings = lint.effective(lint.lint(plan.migrations, direction=plan.direction), env.lint)
+        verdict = checks.judge(env, state, plan, findings, expect_plan=request.expect_plan,
+                               fails_at_run_time=ROLLBACK_BLOCKERS)
         run.log.plan = plan_document(plan, run.config)
+        run.log.findings.extend([*(n.to_dict() for n in verdict.notes), *(f.to_dict() for f in verdict.findings)])
         run.log.save()
-        _print_plan(run, plan)
-        _lint_plan(run, plan)
-        if request.expect_plan and request.expect_plan != plan.hash:
-            raise Refused(
-                f"the plan changed since it was reviewed: expected {request.expect_plan}, "
-                f"now {plan.hash}; review the new plan (--dry-run) and try again"
-            )
+        _show(run, verdict)
+        verdict.raise_refusal()
         if plan.migrations and run.db is not None and env.health.url:
             _health_before(run, plan, step)
     step.end("ok", pending=len(plan.migrations), plan_hash=plan.hash)
     return plan
+
+
+# Of a rollback's down SQL, only what would make it fail is shown and blocks it.
+ROLLBACK_BLOCKERS = frozenset({"syntax-error", "concurrently-in-transaction"})
+
+
+def _show(run: Run, verdict: checks.Review) -> None:
+    """The notes, the plan and its lint findings, as the terminal and GitHub show them."""
+    out = run.out
+    for note in verdict.notes:
+        line = f"{note.migration.filename}: {note.rule}: {note.message}"
+        out.warn(line) if note.severity == "warning" else out.say(line)
+        out.annotate(note.severity, note.message, file=run.config.relative(note.migration.path), line=1,
+                     title=note.rule)
+    _print_plan(run, verdict.plan)
+    if verdict.findings:
+        out.say(f"Lint: {lint.summarize(verdict.findings)}")
+        out.write(lint.format_findings(verdict.findings) + "\n")
+    annotate_findings(run.config, verdict.findings)
 
 
 def _health_before(run: Run, plan: Plan, step: Step) -> None:
@@ -285,74 +304,6 @@ def _report_unfinished_runs(run: Run) -> None:
             )
             run.log.unfinished_before.append({"run_id": doc.get("run_id"), "started_at": doc.get("started_at"),
                                               "step": step, "completed": applied, "running": running})
-
-
-def _check_drift_and_order(run: Run, state: State) -> None:
-    """Interrupted migrations, applied files edited since (drift), pending files older than applied ones."""
-    env = run.env
-    if state.unfinished:
-        version, what = next(iter(state.unfinished.items()))
-        raise Refused(
-            f"migration {version} (transaction:false) was interrupted while {what} and may be half-done; "
-            f"check the database, then record what you found with `orchestrator resolve {version} "
-            "--applied` or `--not-applied`"
-        )
-    for m in state.changed:
-        _finding(run, "error" if env.drift == "error" else "warning", "drift", m,
-                 "this migration changed since it was applied; restore the file and put the change "
-                 "in a new migration")
-    for m in state.out_of_order:
-        _finding(run, "error" if env.strict else "warning", "out-of-order", m,
-                 f"pending but older than the newest applied version {state.current_version} "
-                 "(a branch merged late); give it a newer version or review its order")
-    if state.changed and env.drift == "error":
-        names = ", ".join(m.filename for m in state.changed)
-        raise Refused(f"applied migrations changed since they were applied: {names}; "
-                      f"{env.name} refuses to deploy over drift (drift: error)")
-    if state.out_of_order and env.strict and run.request.action == "up":
-        m = state.out_of_order[0]
-        raise Refused(f"migration {m.version} is out of order with already applied migrations: the "
-                      f"version must be higher than the applied {state.current_version} (strict: true)")
-
-
-def _finding(run: Run, severity: str, rule: str, m: Any, message: str) -> None:
-    run.log.findings.append({"severity": severity, "rule": rule, "file": str(m.path), "line": 1,
-                             "message": message})
-    level = "warning" if severity == "warning" else "error"
-    (run.out.warn if level == "warning" else run.out.say)(f"{m.filename}: {rule}: {message}")
-    run.out.annotate(level, message, file=run.config.relative(m.path), line=1, title=rule)
-
-
-# A rollback is often an emergency: only what would make the down SQL fail stops it.
-ROLLBACK_BLOCKERS = {"syntax-error", "concurrently-in-transaction"}
-
-
-def _lint_plan(run: Run, plan: Plan) -> None:
-    """Parse and lint every statement the plan would run; blocking findings refuse the run."""
-    findings = lint.effective(lint.lint(plan.migrations, direction=plan.direction), run.env.lint)
-    run.log.findings.extend(f.to_dict() for f in findings)
-    if findings:
-        run.out.say(f"Lint: {lint.summarize(findings)}")
-        run.out.write(lint.format_findings(findings) + "\n")
-    annotate_findings(run.config, findings)
-    blocking = lint.blocking(findings)
-    if plan.direction == "down":
-        blocking = [f for f in blocking if f.rule in ROLLBACK_BLOCKERS]
-    if blocking:
-        first = blocking[0]
-        raise Refused(f"{len(blocking)} lint error(s) block this run; first: {first.format()} "
-                      f"(fix it, or add `-- orchestrator:ignore {first.rule} <reason>` above the statement)")
-
-
-def _check_backup_policy(run: Run) -> None:
-    env = run.env
-    if run.request.skip_backup and env.backup_required:
-        raise Refused(f"--skip-backup is refused: environment {env.name} requires a backup (backup_required)")
-    if env.backup_required and not env.backup:
-        raise Refused(
-            f"environment {env.name} requires a backup but has no backup store: set "
-            f"environments.{env.name}.backup (s3://bucket/prefix or a directory) in the config"
-        )
 
 
 def plan_document(plan: Plan, config: Config) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -158,7 +159,9 @@ def test_error_answer_with_a_trickled_body_is_cut_off_at_the_deadline(health_app
     assert health_app.requests == 3
     for attempt in result.attempts:
         assert attempt.status_code == 503  # the answer's status is kept, with what came of its body
-        assert attempt.detail.startswith("timed out after 0.5s (overall deadline) reading the body of HTTP 503: trick")
+        # as much of the body as trickled in by then (a loaded machine gets fewer bytes)
+        assert re.match(r"timed out after 0\.5s \(overall deadline\) reading the body of HTTP 503(: t\w*)?$",
+                        attempt.detail), attempt.detail
     assert "timed out after 0.5s (overall deadline)" in result.summary()
 
 

@@ -328,13 +328,13 @@ def test_a_run_killed_outright_is_reported_by_the_next(proj, tmp_path):
 
 def test_a_signal_before_the_first_change_cancels_with_nothing_changed(proj, monkeypatch):
     before = state(proj)
-    real = pipeline._lint_plan
+    real = pipeline._show
 
-    def lint_then_signal(run, plan):
-        real(run, plan)
+    def show_then_signal(run, verdict):
+        real(run, verdict)
         os.kill(os.getpid(), signal.SIGHUP)
 
-    monkeypatch.setattr(pipeline, "_lint_plan", lint_then_signal)
+    monkeypatch.setattr(pipeline, "_show", show_then_signal)
     code, out = deploy(proj)
     assert code == 1, out.text
     assert state(proj) == before

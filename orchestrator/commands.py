@@ -17,7 +17,7 @@ from . import backup, console, database, embedded, pipeline, schema
 from .config import Config
 from .database import Database
 from .dburl import DatabaseURL
-from .engine import annotate_findings, load_state, ms, open_database, run_plan
+from .engine import annotate_findings, lint_severities, load_state, ms, open_database, open_existing, run_plan
 from .errors import OrchestratorError, Refused, UsageError
 from .migrations import Migration, discover
 from .pipeline import Request
@@ -28,8 +28,9 @@ from .plan import Plan, State
 
 
 def status(config: Config, *, as_json: bool = False, exit_code: bool = False) -> int:
-    """dbmate's status layout, plus applied versions whose file is missing."""
-    with open_database(config) as db:
+    """dbmate's status layout, plus applied versions whose file is missing; a database that
+    does not exist yet has every migration pending."""
+    with open_existing(config) as db:
         state = load_state(config, db)
     pending = state.pending
     if as_json:
@@ -112,8 +113,8 @@ def lint_files(config: Config, files: list[Path], *, as_json: bool = False) -> i
     """Lint migration files (all of them by default); exit 1 when an error is not ignored."""
     from . import lint  # noqa: PLC0415  (pglast's AST only when linting)
 
-    paths = files or [m.path for m in discover(config.migrations_dir)]
-    findings = lint.effective(lint.lint_paths(paths, config.migrations_dir), config.environment.lint)
+    paths = lint.expand(files, config.migrations_dir)
+    findings = lint.effective(lint.lint_paths(paths, config.migrations_dir), lint_severities(config))
     if as_json:
         console.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
     else:

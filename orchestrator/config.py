@@ -12,11 +12,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from .dburl import DatabaseURL
 from .errors import ConfigError
+from .redaction import redact, register_secret
 
 DEFAULT_CONFIG = Path("db/orchestrator.yml")
 DEFAULT_ENVIRONMENTS = ("dev", "staging", "production")
@@ -49,6 +51,18 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Timeouts:
+    """The lock guard of each migration, in seconds (0 = no limit): ``lock_timeout`` and
+    ``statement_timeout``, and how often to retry a migration whose lock was not granted in
+    time, after pauses that double from ``retry_delay``."""
+
+    lock: float = 0.0
+    statement: float = 0.0
+    lock_retries: int = 0
+    retry_delay: float = 1.0
+
+
+@dataclass(frozen=True)
 class Environment:
     """One environment's settings; ``url`` is None where the embedded server is used."""
 
@@ -69,7 +83,12 @@ class Environment:
     lock_retry_delay: float = 1.0
     drift: str = "warn"
     strict: bool = False
-    lint: dict[str, str] = field(default_factory=dict)  # rule id (or "*") -> error|warning|off
+    lint: dict[str, str] | None = None  # rule id (or "*") -> error|warning|off; None: the defaults
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """What each migration runs with."""
+        return Timeouts(self.lock_timeout, self.statement_timeout, self.lock_retries, self.lock_retry_delay)
 
 
 @dataclass(frozen=True)
@@ -129,16 +148,52 @@ def _drift(value: Any, source: str) -> str:
     return value
 
 
-def _lint(value: Any, source: str) -> dict[str, str]:
-    from .lint import validate_overrides  # noqa: PLC0415  (pglast only when lint settings exist)
+def _positive_duration(value: Any, source: str) -> float:
+    seconds = parse_duration(value, source)
+    if seconds <= 0:
+        raise ConfigError(f"expected a duration above zero, such as 5s, got {value!r}", source=source)
+    return seconds
 
-    return validate_overrides(value, source)
+
+def _lint(value: Any, source: str) -> dict[str, str]:
+    """The shape of a ``lint:`` mapping (rule id or ``*`` -> error|warning|off); the rule ids
+    are checked against the rules where they are used (``lint.validate_overrides``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("expected a mapping of rule id to error, warning or off", source=source)
+    out = {}
+    for rule, level in value.items():
+        level = "off" if level is False else level  # YAML reads a bare off as false
+        if not isinstance(level, str) or level.strip().lower() not in ("error", "warning", "off"):
+            raise ConfigError(f"{rule}: expected error, warning or off, got {level!r}", source=source)
+        out[str(rule)] = level.strip().lower()
+    return out
+
+
+def validate_http_url(raw: str, *, source: str = "health_url") -> str:
+    """Check that ``raw`` is an http(s) URL with a host; return it stripped.
+
+    Raises :class:`ConfigError` (naming ``source``) otherwise.  The URL's password, if
+    any, is registered with :mod:`orchestrator.redaction`.
+    """
+    text = (raw or "").strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ConfigError(f"not a valid URL ({redact(str(exc))})", source=source) from exc
+    if parts.scheme not in ("http", "https"):
+        shown = parts.scheme or "(none)"
+        raise ConfigError(f"unsupported URL scheme {shown!r}: expected http:// or https://", source=source)
+    if not parts.hostname:
+        raise ConfigError(f"the URL names no host: {redact(text)}", source=source)
+    register_secret(parts.password)
+    return text
 
 
 def _http_url(value: Any, source: str) -> str:
-    from .health import validate_url  # noqa: PLC0415  (httpx only when a health URL is set)
-
-    return validate_url(_str(value, source), source=source)
+    return validate_http_url(_str(value, source), source=source)
 
 
 def _sse(value: Any, source: str) -> str:
@@ -175,12 +230,9 @@ ENV_KEYS = {
     "strict": _bool,
     "lint": _lint,
 }
-HEALTH_KEYS = {"attempts": _attempts, "interval": parse_duration, "timeout": parse_duration}
+HEALTH_KEYS = {"attempts": _attempts, "interval": parse_duration, "timeout": _positive_duration}
 PROTECTED = ("staging", "production")  # environments where a backup is required by default
 DEV_BACKUPS = ".orchestrator/backups"
-# On dev, lint findings warn (old migrations replayed on a fresh dev database must not be
-# stuck), except those that are sure to fail when they run.
-DEV_LINT = {"*": "warning", "syntax-error": "error", "concurrently-in-transaction": "error"}
 
 
 def read_env_files(root: Path) -> dict[str, str]:
@@ -216,9 +268,9 @@ def _load_yaml(path: Path, shown: str, explicit: bool) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{shown}:{mark.line + 1}" if mark else shown
         problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"not valid YAML: {problem}", source=where) from None
+        raise ConfigError(f"not valid YAML: {problem}", source=where) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", source=shown) from None
+        raise ConfigError(f"cannot read: {exc}", source=shown) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -329,7 +381,7 @@ def load(
         lock_retry_delay=settings.get("lock_retry_delay", 1.0),
         drift=settings.get("drift", "error" if environment in PROTECTED else "warn"),
         strict=settings.get("strict", False),
-        lint=settings.get("lint", DEV_LINT if environment == "dev" else {}),
+        lint=settings.get("lint"),
     )
 
     def _path(flag: str | None, key: str, default: str) -> Path:

@@ -69,6 +69,11 @@ def fail(text: str) -> None:
     _print(redact(f"error: {text}"), sys.stderr)
 
 
+def reset_annotations() -> None:
+    """Start the per-process annotation counts afresh (an in-process run of another command)."""
+    _annotations.cache_clear()
+
+
 @functools.cache
 def _annotations():  # -> github.Annotations: one per process, imported only in GitHub Actions
     from .github import Annotations

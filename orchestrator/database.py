@@ -13,11 +13,11 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
+from .config import Timeouts
 from .dburl import DatabaseURL
 from .errors import DatabaseUnavailable, LockTimeout, MigrationFailed
 from .migrations import Migration, Statement
@@ -30,15 +30,9 @@ DEFAULT_TABLE = "schema_migrations"
 LOCK_NOT_AVAILABLE = "55P03"
 
 
-@dataclass(frozen=True)
-class Timeouts:
-    """Per-migration ``lock_timeout`` and ``statement_timeout`` (PostgreSQL syntax, '0' = none),
-    and how often to retry a migration whose lock was not granted in time."""
-
-    lock: str = "0"
-    statement: str = "0"
-    lock_retries: int = 0
-    retry_delay: float = 1.0
+def _pg_ms(seconds: float) -> str:
+    """Seconds as a PostgreSQL duration setting ('0ms' = no limit)."""
+    return f"{int(seconds * 1000)}ms"
 
 
 def _message(exc: BaseException) -> str:
@@ -60,7 +54,7 @@ def connect(url: DatabaseURL, *, dbname: str | None = None, timeout: int = 10) -
     except psycopg.Error as exc:
         raise DatabaseUnavailable(
             f"cannot connect to {target.display()}: {_message(exc)}"
-        ) from None
+        ) from exc
 
 
 def database_exists(url: DatabaseURL) -> bool:
@@ -150,7 +144,7 @@ class Database:
         try:
             self.conn.execute("select 1")
         except psycopg.Error as exc:
-            raise DatabaseUnavailable(f"database probe failed: {_message(exc)}") from None
+            raise DatabaseUnavailable(f"database probe failed: {_message(exc)}") from exc
 
     # -- the migrations table --------------------------------------------------------
 
@@ -194,11 +188,14 @@ class Database:
 
     def applied_versions(self) -> list[str]:
         """Versions recorded as applied, in ascending order (dbmate's ``order by version``)."""
-        if not self.table_exists():
-            return []
-        rows = self.conn.execute(
-            sql.SQL("select version from {} order by version asc").format(self.table)
-        ).fetchall()
+        try:
+            if not self.table_exists():
+                return []
+            rows = self.conn.execute(
+                sql.SQL("select version from {} order by version asc").format(self.table)
+            ).fetchall()
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(f"cannot read {self.table_name}: {_message(exc)}") from exc
         return [r[0] for r in rows]
 
     def migrations_dump(self) -> str:
@@ -242,14 +239,14 @@ class Database:
         self.conn.execute("select set_config('lock_timeout', %s, false)", [f"{int(wait_seconds * 1000)}ms"])
         try:
             self.conn.execute("select pg_advisory_lock(%s)", [key])
-        except psycopg.errors.LockNotAvailable:
+        except psycopg.errors.LockNotAvailable as exc:
             holder = self._lock_holder(key)
             raise LockTimeout(
                 f"another run holds the migration lock on {self.url.display()} "
                 f"({holder}); waited {wait_seconds:g}s. If no run is active, end that "
                 f"session with: select pg_terminate_backend(pid) from pg_locks "
                 f"where locktype = 'advisory' and objid = {key & 0xFFFFFFFF}"
-            ) from None
+            ) from exc
         finally:
             self.conn.execute("select set_config('lock_timeout', '0', false)")
 
@@ -325,11 +322,11 @@ class Database:
             except _LockBusy as busy:
                 if attempt == timeouts.lock_retries:
                     self._clear_mark(script, busy.failure)
-                    raise busy.failure from None
+                    raise busy.failure from busy.__cause__
                 resume = busy.resume
                 pause = timeouts.retry_delay * 2**attempt
                 if on_retry is not None:
-                    on_retry(f"{script.migration.filename}: lock not granted within lock_timeout {timeouts.lock}; "
+                    on_retry(f"{script.migration.filename}: lock not granted within lock_timeout {timeouts.lock:g}s; "
                              f"retry {attempt + 1} of {timeouts.lock_retries} in {pause:g}s")
                 time.sleep(pause)
         raise AssertionError("unreachable")
@@ -462,14 +459,14 @@ class Database:
     def _set_timeouts(self, timeouts: Timeouts, *, local: bool) -> None:
         self.conn.execute(
             "select set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
-            [timeouts.lock, local, timeouts.statement, local],
+            [_pg_ms(timeouts.lock), local, _pg_ms(timeouts.statement), local],
         )
 
     def _execute(self, script: Script, stmt: Statement, *, committed: int = 0, total: int = 0) -> None:
         try:
             self.conn.execute(stmt.text, prepare=False)
         except psycopg.Error as exc:
-            raise self._failure(script, stmt, exc, committed, total) from None
+            raise self._failure(script, stmt, exc, committed, total) from exc
 
     def _failure(self, script: Script, stmt: Statement, exc: psycopg.Error, committed: int,
                  total: int) -> MigrationFailed | _LockBusy:

@@ -36,7 +36,11 @@ class DatabaseURL:
             parts = urlsplit(raw)
             port = parts.port
         except ValueError as exc:
-            raise ConfigError(f"not a valid URL ({exc})", source=source) from None
+            # urllib's message quotes what it could not read, which may be the password:
+            # neither the message nor the cause may reach any output.
+            what = "its port is not a number" if "port" in str(exc).lower() else "it cannot be read"
+            raise ConfigError(f"not a valid URL: {what} (percent-encode special characters in the "
+                              "password)", source=source) from None
         if parts.scheme not in SCHEMES:
             shown = parts.scheme or "(none)"
             raise ConfigError(

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 
 from . import console, database, embedded
 from .config import Config
-from .database import Database, Timeouts
+from .config import Timeouts
+from .database import Database
 from .dburl import DatabaseURL
 from .migrations import discover
 from .plan import Plan, Script, State
@@ -48,10 +49,10 @@ def open_database(config: Config, *, create: bool = False) -> Iterator[Database]
 
 @contextmanager
 def open_existing(config: Config) -> Iterator[Database | None]:
-    """The database if it exists, else None: a dry run must not create it."""
+    """The database if it exists, else None: a dry run or ``status`` must not create it."""
     url = target_url(config)
     if not database.database_exists(url):
-        console.say(f"Database {url.database} does not exist yet: every migration is pending")
+        console.note(f"Database {url.database} does not exist yet: every migration is pending")
         yield None
         return
     with Database(url, table=config.migrations_table) as db:
@@ -82,6 +83,22 @@ def run_one(db: Database, script: Script, timeouts: Timeouts = Timeouts(), *, ou
     seconds = db.run(script, timeouts, on_retry=out.warn)
     out.say(f"{past}: {name} in {ms(seconds)}")
     return seconds
+
+
+def lint_severities(config: Config) -> dict[str, str]:
+    """The environment's ``lint:`` settings, their rule ids checked against the rules (exit 2
+    naming the setting for an unknown one, before anything changes).
+
+    Without settings, each rule's own severity applies, except on dev: there findings
+    warn (old migrations replayed on a fresh dev database must not be stuck), but for
+    those sure to fail when they run.
+    """
+    from . import lint  # noqa: PLC0415  (pglast only where SQL is linted)
+
+    env = config.environment
+    if env.lint is None:
+        return {"*": "warning", **dict.fromkeys(sorted(lint.RUNTIME_FAILURES), "error")} if env.name == "dev" else {}
+    return lint.validate_overrides(env.lint, f"{config.relative(config.config_file)}: environments.{env.name}.lint")
 
 
 def annotate_findings(config: Config, findings: Iterable[Any]) -> None:

@@ -38,13 +38,13 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
-import psycopg
 import tenacity
 
+from .config import Health, validate_http_url
 from .database import DEFAULT_TABLE, Database
 from .dburl import DatabaseURL
-from .errors import ConfigError, OrchestratorError
-from .redaction import MASK, redact, register_secret
+from .errors import OrchestratorError
+from .redaction import MASK, redact
 
 BODY_CHARS = 200  # how much of a failed answer's body an attempt keeps
 _BODY_BYTES = 64 * 1024  # how much of it is read at most
@@ -56,27 +56,6 @@ HTTP = "http"
 DATABASE = "database"
 
 OnAttempt = Callable[["Attempt"], None]
-
-
-@dataclass(frozen=True)
-class HealthPolicy:
-    """How long to wait for an app to become healthy."""
-
-    attempts: int = 5  # requests at most
-    interval: float = 2.0  # seconds between the end of one attempt and the next
-    timeout: float = 5.0  # seconds one request may take in all (connect, send, headers, body)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
-            raise ConfigError(f"health check attempts must be a whole number >= 1, not {self.attempts!r}")
-        if not _number(self.interval) or self.interval < 0:
-            raise ConfigError(f"health check interval must be a number of seconds >= 0, not {self.interval!r}")
-        if not _number(self.timeout) or self.timeout <= 0:
-            raise ConfigError(f"health check timeout must be a number of seconds > 0, not {self.timeout!r}")
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -156,27 +135,6 @@ class HealthResult:
 # -- URLs ------------------------------------------------------------------------------
 
 
-def validate_url(raw: str, *, source: str = "health_url") -> str:
-    """Check that ``raw`` is an http(s) URL with a host; return it stripped.
-
-    Raises :class:`ConfigError` (naming ``source``) otherwise.  The URL's password, if
-    any, is registered with :mod:`orchestrator.redaction`.
-    """
-    text = (raw or "").strip()
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        raise ConfigError(f"not a valid URL ({exc})", source=source) from None
-    if parts.scheme not in ("http", "https"):
-        shown = parts.scheme or "(none)"
-        raise ConfigError(f"unsupported URL scheme {shown!r}: expected http:// or https://", source=source)
-    if not parts.hostname:
-        raise ConfigError(f"the URL names no host: {display_url(text)}", source=source)
-    register_secret(parts.password)
-    return text
-
-
 def display_url(raw: str) -> str:
     """The URL as it may be shown: no user or password, query values masked."""
     try:
@@ -195,7 +153,7 @@ def display_url(raw: str) -> str:
 # -- the HTTP probe --------------------------------------------------------------------
 
 
-def probe_http(url: str, policy: HealthPolicy = HealthPolicy(), on_attempt: OnAttempt | None = None) -> HealthResult:
+def probe_http(url: str, policy: Health = Health(), on_attempt: OnAttempt | None = None) -> HealthResult:
     """Poll ``url`` until it answers 2xx, at most ``policy.attempts`` times.
 
     Each request ends within ``policy.timeout`` seconds in all (connect, send, headers
@@ -206,7 +164,7 @@ def probe_http(url: str, policy: HealthPolicy = HealthPolicy(), on_attempt: OnAt
     request.  An exception raised by a signal handler (``KeyboardInterrupt``) during a
     request or between attempts propagates at once.
     """
-    url = validate_url(url)
+    url = validate_http_url(url)
     attempts: list[Attempt] = []
 
     def one() -> Attempt:
@@ -238,7 +196,7 @@ def _sleep(seconds: float) -> None:
         time.sleep(min(remaining, _SLICE))
 
 
-def _request(url: str, policy: HealthPolicy, number: int) -> Attempt:
+def _request(url: str, policy: Health, number: int) -> Attempt:
     """One request, cut off at ``policy.timeout`` seconds after it started."""
     started = _now()
     start = time.monotonic()
@@ -273,7 +231,7 @@ class _Exchange:
     caller never touches a descriptor the worker may have closed (and the number reused).
     """
 
-    def __init__(self, policy: HealthPolicy) -> None:
+    def __init__(self, policy: Health) -> None:
         self.policy = policy
         self.done = threading.Event()
         self._lock = threading.Lock()
@@ -425,7 +383,7 @@ def probe_database(
         db = Database(target, table=table) if isinstance(target, DatabaseURL) else target
         db.ping()
         versions = db.applied_versions()
-    except (OrchestratorError, psycopg.Error) as exc:
+    except OrchestratorError as exc:
         return Attempt(number, started, time.monotonic() - start, False, None, str(exc), DATABASE)
     finally:
         if db is not None and db is not target:
@@ -458,7 +416,7 @@ def database_probe(
 def check(
     url: str | None,
     db_probe: Callable[[], Attempt] | None,
-    policy: HealthPolicy = HealthPolicy(),
+    policy: Health = Health(),
     on_attempt: OnAttempt | None = None,
 ) -> HealthResult:
     """Healthy only if the database probe and the app's endpoint both pass.
@@ -471,7 +429,7 @@ def check(
     if url is None and db_probe is None:
         raise ValueError("check() needs a health URL, a database probe, or both")
     if url is not None:
-        url = validate_url(url)
+        url = validate_http_url(url)
     shown = display_url(url) if url is not None else None
     attempts: list[Attempt] = []
     if db_probe is not None:

@@ -222,12 +222,12 @@ def read_migration(path: Path, *, require_name: bool = True) -> Migration:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise MigrationFileError(path, f"cannot read: {exc.strerror or exc}") from None
+        raise MigrationFileError(path, f"cannot read: {exc.strerror or exc}") from exc
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise MigrationFileError(path, "not valid UTF-8 text", line=line) from None
+        raise MigrationFileError(path, "not valid UTF-8 text", line=line) from exc
     up, down = parse_migration(text, str(path))
     return Migration(
         version=match[1] if match else "",

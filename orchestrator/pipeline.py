@@ -28,9 +28,9 @@ from typing import Any
 
 from . import backup, console, health, lint, runlog
 from . import review as checks
-from .config import Config
-from .database import Database, Timeouts
-from .engine import annotate_findings, load_state, open_database, open_existing, run_one
+from .config import Config, Timeouts
+from .database import Database
+from .engine import annotate_findings, lint_severities, load_state, open_database, open_existing, run_one
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_RESTORE, MigrationFailed, OrchestratorError, Refused, RunFailed
 from .plan import Plan, Script, State, down_plan, up_plan
 from .redaction import redact, register_secret
@@ -79,10 +79,8 @@ class Parts:
             return backup.open_store(env.backup, root=config.root, sse=env.sse, kms_key_id=env.kms_key_id)
 
         def probe(db: Database | None, expected: str | None, phase: str) -> health.HealthResult:
-            policy = health.HealthPolicy(attempts=env.health.attempts, interval=env.health.interval,
-                                         timeout=env.health.timeout)
             db_probe = health.database_probe(db, expected, table=config.migrations_table) if db else None
-            return health.check(env.health.url, db_probe, policy,
+            return health.check(env.health.url, db_probe, env.health,
                                 on_attempt=lambda a: out.say(f"health: {a.describe()}"))
 
         return cls(store if env.backup else None, probe, out)
@@ -129,14 +127,6 @@ class Run:
     def out(self) -> Any:
         return self.parts.out
 
-    @property
-    def timeouts(self) -> Timeouts:
-        return Timeouts(
-            lock=_pg_ms(self.env.lock_timeout),
-            statement=_pg_ms(self.env.statement_timeout),
-            lock_retries=self.env.lock_retries,
-            retry_delay=self.env.lock_retry_delay,
-        )
 
 
 class _Unhealthy(Exception):
@@ -236,9 +226,8 @@ def review(run: Run, stack: ExitStack) -> Plan:
         for m in plan.migrations:  # before anything prints or records the SQL
             for secret in lint.secret_literals(m):
                 register_secret(secret)
-        findings = lint.effective(lint.lint(plan.migrations, direction=plan.direction), env.lint)
-        verdict = checks.judge(env, state, plan, findings, expect_plan=request.expect_plan,
-                               fails_at_run_time=ROLLBACK_BLOCKERS)
+        findings = lint.effective(lint.lint(plan.migrations, direction=plan.direction), lint_severities(run.config))
+        verdict = checks.judge(env, state, plan, findings, expect_plan=request.expect_plan)
         run.log.plan = plan_document(plan, run.config)
         run.log.findings.extend([*(n.to_dict() for n in verdict.notes), *(f.to_dict() for f in verdict.findings)])
         run.log.save()
@@ -248,10 +237,6 @@ def review(run: Run, stack: ExitStack) -> Plan:
             _health_before(run, plan, step)
     step.end("ok", pending=len(plan.migrations), plan_hash=plan.hash)
     return plan
-
-
-# Of a rollback's down SQL, only what would make it fail is shown and blocks it.
-ROLLBACK_BLOCKERS = frozenset({"syntax-error", "concurrently-in-transaction"})
 
 
 def _show(run: Run, verdict: checks.Review) -> None:
@@ -384,7 +369,7 @@ def apply(run: Run) -> None:
         run.db.ensure_table()
         try:
             for script in plan.scripts:
-                _run_script(run, script, run.timeouts)
+                _run_script(run, script, run.env.timeouts)
         except MigrationFailed as exc:
             step.end("failed", error=str(exc))
             run.out.annotate("error", exc.detail, file=run.config.relative(exc.path), line=exc.line,
@@ -527,10 +512,10 @@ def _rollback_timeouts(run: Run) -> Timeouts:
     """The environment's timeouts; after a signal, cut to what is left of the budget."""
     left = run.trap.remaining(SIGNAL_BUDGET)
     if left is None:
-        return run.timeouts
+        return run.env.timeouts
     if left < MIN_STEP:
         raise _CannotUndo(f"no time left to roll back within {SIGNAL_BUDGET:g}s of the signal")
-    return Timeouts(lock=_pg_ms(min(left, run.env.lock_timeout or left)), statement=_pg_ms(left), lock_retries=0)
+    return Timeouts(lock=min(left, run.env.lock_timeout or left), statement=left)
 
 
 def _needs_restore(run: Run, step: Step, why: str) -> Outcome:
@@ -584,10 +569,6 @@ def _copy_target(run: Run) -> tuple[str, str] | None:
         return None
     name = backup.sibling(run.backup.key, ".run.json") if run.backup else f"{run.env.name}/{log.run_id}.run.json"
     return name, run.store.url_for(name)
-
-
-def _pg_ms(seconds: float) -> str:
-    return f"{int(seconds * 1000)}ms"
 
 
 def history_documents(store: backup.Store, environment: str) -> list[dict]:

@@ -8,6 +8,8 @@ value and every URL password from a text, so no code path has to remember to do 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 MASK = "********"
 _secrets: set[str] = set()
@@ -38,3 +40,16 @@ def redact(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+@contextmanager
+def isolated() -> Iterator[None]:
+    """Secrets registered inside the block are forgotten after it, and none registered
+    before apply inside: for running a command in-process as if it were a fresh process."""
+    saved = set(_secrets)
+    _secrets.clear()
+    try:
+        yield
+    finally:
+        _secrets.clear()
+        _secrets.update(saved)

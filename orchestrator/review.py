@@ -71,18 +71,18 @@ def check_state(state: State) -> None:
 
 
 def judge(env: Environment, state: State, plan: Plan, findings: Sequence[Any], *,
-          expect_plan: str | None, fails_at_run_time: frozenset[str]) -> Review:
+          expect_plan: str | None) -> Review:
     """The review of one run.
 
     ``findings`` are the lint findings of the plan's migrations with the environment's
-    severities applied; ``fails_at_run_time`` the rules whose findings mean the SQL
-    cannot run.  A rollback is often an emergency: of its down SQL only what would fail
-    is shown and blocks it.
+    severities applied.  A rollback is often an emergency: of its down SQL only what is
+    sure to fail at run time is shown and blocks it (forward-migration advice about a
+    ``DROP TABLE`` in a down section helps nobody there).
     """
     notes = (*_drift(env, state), *_order(env, state))
     if plan.direction == "down":
-        findings = [f for f in findings if f.rule in fails_at_run_time]
-    refusals = (_drift_refusal(env, state), _order_refusal(env, state, plan), _lint_refusal(findings, fails_at_run_time),
+        findings = [f for f in findings if f.rule in lint.RUNTIME_FAILURES]
+    refusals = (_drift_refusal(env, state), _order_refusal(env, state, plan), _lint_refusal(findings),
                 _expect_plan_refusal(plan, expect_plan))
     return Review(plan, notes, tuple(findings), next((r for r in refusals if r), None))
 
@@ -116,13 +116,17 @@ def _order_refusal(env: Environment, state: State, plan: Plan) -> str | None:
             f"version must be higher than the applied {state.current_version} (strict: true)")
 
 
-def _lint_refusal(findings: Sequence[Any], fails_at_run_time: frozenset[str]) -> str | None:
+def _lint_refusal(findings: Sequence[Any]) -> str | None:
     blocking = lint.blocking(findings)
     if not blocking:
         return None
     first = blocking[0]
-    fix = ("fix it: this statement cannot run as it is" if first.rule in fails_at_run_time
-           else f"fix it, or add `-- orchestrator:ignore {first.rule} <reason>` above the statement")
+    if first.ignorable:
+        fix = f"fix it, or add `-- orchestrator:ignore {first.rule} <reason>` above the statement"
+    elif first.rule in lint.RUNTIME_FAILURES:
+        fix = "fix it: this statement cannot run as it is"
+    else:  # bad-ignore: an ignore comment cannot silence a complaint about ignore comments
+        fix = "fix the ignore comment"
     return f"{len(blocking)} lint error(s) block this run; first: {first.format()} ({fix})"
 
 

@@ -8,7 +8,7 @@ it (``<run>.journal``).  :func:`read` puts the two together; the next run finds 
 whose process is gone (:func:`unfinished_runs`), reports it and closes it as
 ``interrupted``.  A log that cannot be written is a warning, never a different outcome.
 Everything written passes through :func:`redaction.redact`.  The JSON layout is
-versioned (``schema``) and documented in the README.
+versioned (``schema``) and documented in docs/run-log.md.
 """
 
 from __future__ import annotations

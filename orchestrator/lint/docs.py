@@ -1,5 +1,5 @@
 """The rule reference, generated from the registry: ``docs/lint-rules.md`` in full, and the
-summary table README.md shows.  ``tests/test_lint.py`` checks both are what this module
+summary table README.md shows.  ``tests/unit/test_lint.py`` checks both are what this module
 generates; after changing a rule, regenerate the reference with
 ``python -m orchestrator.lint > docs/lint-rules.md``."""
 
@@ -16,7 +16,7 @@ _INTRO = """\
 # Lint rules
 
 <!-- Generated from the rule registry (orchestrator/lint/rules/) by
-`python -m orchestrator.lint > docs/lint-rules.md`; tests/test_lint.py fails when this file
+`python -m orchestrator.lint > docs/lint-rules.md`; tests/unit/test_lint.py fails when this file
 differs from what the registry generates. Change the rules, not this file. -->
 
 Every rule of `orchestrator lint` (and of every review), by family: one module of

@@ -88,19 +88,6 @@ CREATE TABLE public.schema_migrations (
 
 
 --
--- Name: schema_migrations_checksums; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.schema_migrations_checksums (
-    version character varying NOT NULL,
-    checksum text NOT NULL,
-    file text NOT NULL,
-    applied_at timestamp with time zone DEFAULT now() NOT NULL,
-    state text DEFAULT 'applied'::text NOT NULL
-);
-
-
---
 -- Name: user_preferences; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -158,14 +145,6 @@ ALTER TABLE ONLY public.customers
 
 ALTER TABLE ONLY public.interactions
     ADD CONSTRAINT interactions_pkey PRIMARY KEY (id);
-
-
---
--- Name: schema_migrations_checksums schema_migrations_checksums_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.schema_migrations_checksums
-    ADD CONSTRAINT schema_migrations_checksums_pkey PRIMARY KEY (version);
 
 
 --

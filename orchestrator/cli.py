@@ -37,17 +37,27 @@ def _globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     g.add_argument("-e", "--environment", default=default("dev"), metavar="NAME",
                    help="environment from the config file (default: dev)")
     g.add_argument("--url", "-u", default=default(None), metavar="URL",
-                   help="database URL (default: <ENV>_DATABASE_URL, then DATABASE_URL, then .env.dbmate/.env)")
-    g.add_argument("--migrations-dir", "-d", default=default(None), metavar="DIR",
-                   help="migrations directory (default: db/migrations)")
+                   help="database URL (default: <ENV>_DATABASE_URL, then DATABASE_URL, also from the env files)")
+    g.add_argument("--env-file", action="append", default=default(None), metavar="FILE",
+                   help="read variables from FILE, as dbmate does; repeatable (default: .env)")
+    g.add_argument("--migrations-dir", "-d", action="append", default=default(None), metavar="DIR",
+                   help="migrations directory; repeatable, or DIR,DIR (default: DBMATE_MIGRATIONS_DIR, "
+                        "then db/migrations)")
     g.add_argument("--schema-file", "-s", default=default(None), metavar="FILE",
-                   help="schema file (default: db/schema.sql)")
+                   help="schema file (default: DBMATE_SCHEMA_FILE, then db/schema.sql)")
     g.add_argument("--migrations-table", default=default(None), metavar="TABLE",
-                   help="migrations table (default: schema_migrations)")
+                   help="migrations table (default: DBMATE_MIGRATIONS_TABLE, then schema_migrations)")
     g.add_argument("--config", "-c", type=Path, default=default(None), metavar="FILE",
                    help="config file (default: db/orchestrator.yml)")
     g.add_argument("--no-dump-schema", action="store_true", default=default(False),
-                   help="do not write the schema file after up/rollback")
+                   help="do not write the schema file after up/rollback (DBMATE_NO_DUMP_SCHEMA)")
+    g.add_argument("--wait", action="store_true", default=default(False),
+                   help="wait for the database to become available before the command (DBMATE_WAIT)")
+    g.add_argument("--wait-timeout", default=default(None), metavar="DURATION",
+                   help="how long --wait and `wait` wait, a Go duration such as 90s or 1m30s "
+                        "(default: 1m; DBMATE_WAIT_TIMEOUT)")
+    g.add_argument("--wait-interval", default=default(None), metavar="DURATION",
+                   help="pause between --wait's attempts (default: 1s; DBMATE_WAIT_INTERVAL)")
 
 
 def _positive(text: str) -> int:
@@ -87,6 +97,8 @@ class Command:
 def _status(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON document")
     p.add_argument("--exit-code", action="store_true", help="exit 1 while any migration is pending")
+    p.add_argument("--quiet", action="store_true", help="print nothing; exit 1 while any migration is pending "
+                   "(implies --exit-code)")
 
 
 def _deploy(p: argparse.ArgumentParser) -> None:
@@ -99,12 +111,17 @@ def _deploy(p: argparse.ArgumentParser) -> None:
 
 def _rollback(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", "-n", type=_positive, default=1, metavar="N", help="how many migrations (default 1)")
+    p.add_argument("--allow-empty-down", action="store_true",
+                   help="roll back past a migration whose down section is empty by removing its "
+                        "schema_migrations row only, as dbmate does (its schema stays); in staging and "
+                        "production only with --expect-plan from a dry run")
     _deploy(p)
 
 
 def _request(action: str, args: argparse.Namespace) -> Request:
     return Request(action=action, dry_run=args.dry_run, steps=getattr(args, "steps", 1),
-                   expect_plan=args.expect_plan, skip_backup=args.skip_backup, run_log=args.run_log)
+                   expect_plan=args.expect_plan, skip_backup=args.skip_backup, run_log=args.run_log,
+                   allow_empty_down=getattr(args, "allow_empty_down", False))
 
 
 def _new(p: argparse.ArgumentParser) -> None:
@@ -135,6 +152,23 @@ def _resolve(p: argparse.ArgumentParser) -> None:
     which.add_argument("--not-applied", action="store_true", help="none of its changes are in the database")
 
 
+def _dump(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pg_dump_args", nargs="*", metavar="-- PG_DUMP_ARG",
+                   help="passed on to pg_dump after --, as with dbmate dump -- ARGS")
+
+
+def _verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--against-live", nargs="?", const="", default=None, metavar="VERSION",
+                   help="compare the environment's database with the schema its applied migrations (or those up "
+                        "to VERSION) make on a throwaway database on its server (or --url's); exit 1 if they differ")
+
+
+def _baseline(p: argparse.ArgumentParser) -> None:
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument("--dry-run", action="store_true", help="show what would be recorded; record nothing")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (required in CI)")
+
+
 def _history(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the run logs as JSON")
 
@@ -149,19 +183,31 @@ def _interactive() -> bool:
 
 COMMANDS = (
     Command("status", "show applied and pending migrations", arguments=_status,
-            run=lambda c, a: commands.status(c, as_json=a.json, exit_code=a.exit_code)),
+            run=lambda c, a: commands.status(c, as_json=a.json, exit_code=a.exit_code, quiet=a.quiet)),
     Command("up", "review, back up, apply pending migrations, check health, roll back on failure",
             arguments=_deploy, aliases=("migrate",), run=lambda c, a: commands.up(c, _request("up", a))),
     Command("rollback", "the same pipeline around the down migrations of the latest migration(s)",
             arguments=_rollback, aliases=("down",), run=lambda c, a: commands.up(c, _request("rollback", a))),
     Command("new", "create a new migration file", arguments=_new, needs_database=False,
             run=lambda c, a: commands.new(c, a.name)),
-    Command("dump", "write the schema file (as dbmate dump)", run=lambda c, a: commands.dump(c)),
+    Command("dump", "write the schema file (as dbmate dump)", arguments=_dump,
+            run=lambda c, a: commands.dump(c, a.pg_dump_args)),
+    Command("load", "run the schema file in the database (as dbmate load)", run=lambda c, a: commands.load(c)),
+    Command("baseline", "adopt an existing database: record the migrations up to VERSION as applied, "
+            "without running them", arguments=_baseline,
+            run=lambda c, a: commands.baseline(c, a.version, dry_run=a.dry_run, yes=a.yes,
+                                               interactive=_interactive())),
+    Command("wait", "wait for the database to become available (as dbmate wait; --wait-timeout)",
+            run=lambda c, a: commands.wait(c)),
+    Command("create", "create the environment's database (as dbmate create)", run=lambda c, a: commands.create(c)),
+    Command("drop", "drop the environment's database if it exists (as dbmate drop; refused in staging "
+            "and production)", run=lambda c, a: commands.drop(c)),
     Command("lint", "parse and lint migration files (default: all in the migrations directory)",
             arguments=_lint, needs_database=False,
             run=lambda c, a: commands.lint_files(c, a.files, as_json=a.json)),
     Command("verify", "apply, roll back and re-apply every migration on a throwaway database",
-            url_is_server=True, run=lambda c, a: commands.verify(c, url=a.url)),
+            arguments=_verify, url_is_server=True,
+            run=lambda c, a: commands.verify(c, url=a.url, against_live=a.against_live)),
     Command("backups", "list the environment's backups, newest first", arguments=_backups,
             needs_database=False, run=lambda c, a: commands.backups_list(c)),
     Command("restore", "verify a backup's checksum and restore it into the environment's database",
@@ -204,7 +250,13 @@ def run(args: argparse.Namespace) -> int:
         migrations_table=args.migrations_table,
         no_dump_schema=args.no_dump_schema,
         needs_database=command.needs_database,
+        wait=args.wait,
+        wait_timeout=args.wait_timeout,
+        wait_interval=args.wait_interval,
+        env_files=args.env_file,
+        strict=getattr(args, "strict", False) or None,  # dbmate's up/migrate --strict, once a command has it
     )
+    commands.wait_before(cfg, needs_database=command.needs_database and not command.url_is_server)
     return command.run(cfg, args)
 
 

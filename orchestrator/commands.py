@@ -1,5 +1,5 @@
 """The verbs, one plain function each: ``status``, ``up``, ``rollback``, ``new``, ``dump``,
-``verify``, ``backups``, ``restore``, ``history``.  Each takes a :class:`Config`, prints
+``load``, ``baseline``, ``verify``, ``backups``, ``restore``, ``history``.  Each takes a :class:`Config`, prints
 what it does and returns an exit code; failures are raised as
 :class:`OrchestratorError` for the CLI to map.
 """
@@ -8,71 +8,204 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import backup, console, database, embedded, pipeline, schema
-from .config import Config
+from .config import PROTECTED, Config
 from .database import Database
 from .dburl import DatabaseURL
-from .engine import annotate_findings, lint_severities, load_state, ms, open_database, open_existing, run_plan
-from .errors import OrchestratorError, Refused, UsageError
-from .migrations import Migration, discover
+from .engine import (
+    annotate_findings,
+    lint_severities,
+    load_state,
+    ms,
+    open_database,
+    open_existing,
+    run_plan,
+    target_url,
+)
+from .errors import MigrationFileError, OrchestratorError, Refused, UsageError
+from .migrations import FILENAME, Migration, candidate_files, discover, duplicate_version, read_migration
 from .pipeline import Request
 from .plan import Plan, State
-
 
 # -- status ---------------------------------------------------------------------------
 
 
-def status(config: Config, *, as_json: bool = False, exit_code: bool = False) -> int:
+@dataclass(frozen=True)
+class StatusFile:
+    """One migration file as ``status`` lists it: parsed, or the error that makes it unusable."""
+
+    path: Path
+    version: str
+    migration: Migration | None
+    error: MigrationFileError | None = None
+
+    @property
+    def problem(self) -> str:
+        """The error, as status shows it beside the file."""
+        if self.error is None:
+            return ""
+        return f"line {self.error.line}: {self.error.detail}" if self.error.line else self.error.detail
+
+
+def status_files(directories: Sequence[Path]) -> list[StatusFile]:
+    """Every migration file of the directories in dbmate's order, each parsed or with its error.
+
+    :func:`discover` stops at the first bad file, since nothing may run past it; ``status``
+    only shows, and lists every file as dbmate does.  Of two files with one version, the
+    second carries the error.  A missing directory is still an error (dbmate's too).
+    """
+    seen: dict[str, Path] = {}
+    out = []
+    for path in candidate_files(directories):
+        version = FILENAME.match(path.name)[1]  # type: ignore[index]
+        duplicate = duplicate_version(path, seen, len(directories) > 1)
+        if duplicate:
+            out.append(StatusFile(path, version, None, duplicate))
+            continue
+        try:
+            out.append(StatusFile(path, version, read_migration(path)))
+        except MigrationFileError as exc:
+            out.append(StatusFile(path, version, None, exc))
+    return out
+
+
+def status(config: Config, *, as_json: bool = False, exit_code: bool = False, quiet: bool = False) -> int:
     """dbmate's status layout, plus applied versions whose file is missing; a database that
-    does not exist yet has every migration pending."""
+    does not exist yet has every migration pending.
+
+    Status never refuses to show: a malformed file is listed with its error beside it
+    (``[ ]`` while its version is not recorded), as dbmate lists it.  ``quiet`` prints
+    nothing and implies ``exit_code`` (exit 1 while any file is pending), as in dbmate.
+    """
+    files = status_files(config.migrations_dirs)
+    migrations = tuple(f.migration for f in files if f.migration is not None)
     with open_existing(config) as db:
-        state = load_state(config, db)
-    pending = state.pending
+        state = (State(migrations, ()) if db is None else
+                 State(migrations, tuple(db.applied_versions()), db.checksums_applied(), db.unfinished()))
+    applied = state.applied_set
+    pending = [f for f in files if f.version not in applied]
+    malformed = [f for f in files if f.error is not None]
+    missing = [v for v in state.missing if v not in {f.version for f in files}]
+    if quiet:
+        return 1 if pending else 0
     if as_json:
-        console.write(json.dumps(status_document(config, state), indent=2) + "\n")
-    else:
-        applied = state.applied_set
-        notes = {m.version: " (changed since applied)" for m in state.changed}
-        notes.update({v: f" (INTERRUPTED while {what}: may be half-done; see `orchestrator resolve`)"
-                      for v, what in state.unfinished.items()})
-        notes.update({m.version: f" (out of order: older than applied {state.current_version})"
-                      for m in state.out_of_order})
-        for m in state.migrations:
-            console.say(f"[{'X' if m.version in applied else ' '}] {m.filename}{notes.get(m.version, '')}")
-        for version in state.missing:
-            console.say(f"[X] {version} (applied, file missing)")
-        console.say()
-        console.say(f"Applied: {len(state.applied)}")
-        console.say(f"Pending: {len(pending)}")
-        if state.missing:
-            console.say(f"Missing: {len(state.missing)}")
-        if state.changed:
-            console.say(f"Changed: {len(state.changed)}")
+        console.write(json.dumps(status_document(config, state, files), indent=2) + "\n")
+        return 1 if exit_code and pending else 0
+    notes = {m.version: " (changed since applied)" for m in state.changed}
+    notes.update({v: f" (INTERRUPTED while {what}: may be half-done; see `orchestrator resolve`)"
+                  for v, what in state.unfinished.items()})
+    notes.update({m.version: f" (out of order: older than applied {state.current_version})"
+                  for m in state.out_of_order})
+    for f in files:
+        note = f" (malformed: {f.problem})" if f.error is not None else notes.get(f.version, "")
+        console.say(f"[{'X' if f.version in applied else ' '}] {f.path.name}{note}")
+    for version in missing:
+        console.say(f"[X] {version} (applied, file missing)")
+    console.say()
+    console.say(f"Applied: {len(files) - len(pending) + len(missing)}")
+    console.say(f"Pending: {len(pending)}")
+    if missing:
+        console.say(f"Missing: {len(missing)}")
+    if state.changed:
+        console.say(f"Changed: {len(state.changed)}")
+    if malformed:
+        console.say(f"Malformed: {len(malformed)}")
     return 1 if exit_code and pending else 0
 
 
-def status_document(config: Config, state: State) -> dict:
-    """The ``status --json`` document."""
+def status_document(config: Config, state: State, files: list[StatusFile] | None = None) -> dict:
+    """The ``status --json`` document: every file (a malformed one with its ``error``)."""
     applied = state.applied_set
+    if files is None:
+        files = [StatusFile(m.path, m.version, m) for m in state.migrations]
+    known = {f.version for f in files}
+    missing = [v for v in state.missing if v not in known]
     return {
         "environment": config.environment.name,
         "current_version": state.current_version,
         "migrations": [
-            {"version": m.version, "file": m.filename, "applied": m.version in applied}
-            for m in state.migrations
+            {"version": f.version, "file": f.path.name, "applied": f.version in applied,
+             **({"error": f.problem} if f.error is not None else {})}
+            for f in files
         ],
-        "missing_files": state.missing,
+        "missing_files": missing,
         "changed_files": [m.filename for m in state.changed],
+        "malformed_files": [f.path.name for f in files if f.error is not None],
         "unfinished": state.unfinished,
         "out_of_order": [m.filename for m in state.out_of_order],
-        "applied": len(state.applied),
-        "pending": len(state.pending),
+        "applied": len([f for f in files if f.version in applied]) + len(missing),
+        "pending": len([f for f in files if f.version not in applied]),
     }
+
+
+# -- wait / create / drop -------------------------------------------------------------
+
+WAIT_TIMEOUT = 60.0  # seconds, dbmate's default --wait-timeout
+
+
+def wait_settings(config: Config) -> tuple[bool, float]:
+    """(``--wait``, ``--wait-timeout``) from the config; dbmate's defaults where it has none."""
+    timeout = getattr(config, "wait_timeout", None)
+    return bool(getattr(config, "wait", False)), float(timeout) if timeout else WAIT_TIMEOUT
+
+
+def wait(config: Config, *, timeout: float | None = None) -> int:
+    """Block until the database server accepts connections (``dbmate wait``): silent when
+    it does at once, else ``Waiting for database`` and a dot per second; exit 2 (nothing
+    changed) naming the last error when ``--wait-timeout`` passes."""
+    seconds = timeout if timeout is not None else wait_settings(config)[1]
+    url = target_url(config)
+    dots: list[int] = []
+
+    def tick(n: int) -> None:
+        dots.append(n)
+        console.write(("Waiting for database" if n == 1 else "") + ".")
+
+    try:
+        database.wait_until_ready(url, seconds, interval=getattr(config, "wait_interval", 0) or 1.0, on_retry=tick)
+    finally:
+        if dots:
+            console.write("\n")
+    return 0
+
+
+def wait_before(config: Config, *, needs_database: bool) -> None:
+    """``--wait``: before a command that connects, wait for the database as ``wait`` does."""
+    if needs_database and wait_settings(config)[0]:
+        wait(config)
+
+
+def create(config: Config) -> int:
+    """Create the environment's database, as ``dbmate create``: one that exists already is an
+    error (exit 2, nothing changed), as dbmate's is."""
+    url = target_url(config)
+    console.say(f"Creating: {url.database}")
+    if database.database_exists(url):
+        raise UsageError(f"database {url.database} already exists on {url.display()}; nothing changed")
+    database.create_database(url)
+    return 0
+
+
+def drop(config: Config) -> int:
+    """Drop the environment's database if it exists, as ``dbmate drop``.
+
+    Refused in the protected environments (staging, production): dropping one is never a
+    migration step; a person who means it drops it with the server's own tools.
+    """
+    env = config.environment
+    if env.name in PROTECTED:
+        raise Refused(f"drop is refused in the protected environment {env.name}: it would destroy the "
+                      "database; nothing changed")
+    url = target_url(config)
+    console.say(f"Dropping: {url.database}")
+    database.drop_database(url)
+    return 0
 
 
 # -- up / rollback (the deploy pipeline) --------------------------------------------
@@ -84,7 +217,15 @@ def up(config: Config, request: Request) -> int:
     In an environment with ``dump_schema`` (dev, by default) the schema file is written
     afterwards, as ``dbmate up`` does.  The exit code is the run's, as its run log says:
     a schema file that cannot be written is a warning.
+
+    ``rollback --allow-empty-down`` in a protected environment needs ``--expect-plan``:
+    the hash of a dry run, whose plan names each row that would go without its schema.
     """
+    env = config.environment
+    if request.allow_empty_down and env.name in PROTECTED and not request.dry_run and not request.expect_plan:
+        raise Refused(f"--allow-empty-down in the protected environment {env.name} needs --expect-plan: "
+                      "run `rollback --allow-empty-down --dry-run` first, read which rows would be removed "
+                      "without undoing their schema, then pass its plan hash; nothing changed")
     code = pipeline.deploy(config, request)
     if not request.dry_run and config.environment.dump_schema:
         try:
@@ -113,8 +254,8 @@ def lint_files(config: Config, files: list[Path], *, as_json: bool = False) -> i
     """Lint migration files (all of them by default); exit 1 when an error is not ignored."""
     from . import lint  # noqa: PLC0415  (pglast's AST only when linting)
 
-    paths = lint.expand(files, config.migrations_dir)
-    findings = lint.effective(lint.lint_paths(paths, config.migrations_dir), lint_severities(config))
+    paths = lint.expand(files, config.migrations_dirs)
+    findings = lint.effective(lint.lint_paths(paths, config.migrations_dirs), lint_severities(config))
     if as_json:
         console.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
     else:
@@ -144,14 +285,87 @@ def new(config: Config, name: str) -> int:
     return 0
 
 
-def dump(config: Config) -> int:
+def dump(config: Config, pg_dump_args: Sequence[str] = ()) -> int:
     """Write the schema file, byte-identical to ``dbmate dump`` (which also creates the
-    migrations table first, so a database with no migrations dumps the same)."""
+    migrations table first, so a database with no migrations dumps the same).
+
+    ``pg_dump_args`` reach pg_dump as with ``dbmate dump -- ARGS``.  orchestrator's own
+    schema is never in the file, and a dump creates nothing of orchestrator's.
+    """
     with open_database(config) as db:
-        db.ensure_table()
-        schema.write(config.schema_file, schema.dump(db))
+        db.ensure_table(bookkeeping=False)
+        schema.write(config.schema_file, schema.dump(db, pg_dump_args))
     console.say(f"Writing: {config.relative(config.schema_file)}")
     return 0
+
+
+def load(config: Config) -> int:
+    """Run the schema file in the database, as ``dbmate load``: psql meta-commands
+    (``\\restrict``) left out, the rest sent at once (one implicit transaction: all or
+    nothing), under the migration lock."""
+    shown = config.relative(config.schema_file)
+    if not config.schema_file.is_file():
+        raise UsageError(f"{shown}: no such file (write it with `orchestrator dump`)")
+    with open_database(config) as db, db.lock(config.environment.lock_wait):
+        console.say(f"Reading: {shown}")
+        db.load_schema(schema.strip_psql_meta_commands(config.schema_file.read_text(encoding="utf-8")), shown)
+    return 0
+
+
+# -- baseline -------------------------------------------------------------------------
+
+
+def baseline(config: Config, version: str, *, dry_run: bool = False, yes: bool = False,
+             interactive: bool = False) -> int:
+    """Adopt an existing database: record the migrations up to ``version`` as applied
+    without running them (their ``schema_migrations`` rows and checksums), under the
+    migration lock.  Refused if ``version`` names no migration file or if any of those
+    migrations is already recorded.  ``verify --against-live`` checks that the database
+    really has their schema.
+    """
+    migrations = discover(config.migrations_dirs)
+    chosen = _up_to(config, migrations, version)
+    env = config.environment
+    with open_database(config) as db:
+        _refuse_recorded(db, chosen)
+        console.say(f"Baseline of {env.name}: {len(chosen)} migration(s) to record as applied, without running them:")
+        for m in chosen:
+            console.say(f"  {m.filename}")
+        if dry_run:
+            console.say("-- dry run: nothing recorded")
+            return 0
+        if not yes:
+            if not interactive:
+                raise Refused("baseline records migrations as applied without running them: pass --yes "
+                              "(required in CI and without a terminal)")
+            answer = input(f"Record these {len(chosen)} migration(s) as applied in {env.name}? Type 'yes': ")
+            if answer.strip().lower() != "yes":
+                raise Refused("baseline not confirmed; nothing recorded")
+        with db.lock(env.lock_wait):
+            _refuse_recorded(db, chosen)  # again: another run may have recorded some meanwhile
+            db.record_applied(chosen)
+    console.say(f"Recorded {len(chosen)} migration(s) as applied: {env.name} is at version {version}")
+    return 0
+
+
+def _up_to(config: Config, migrations: list[Migration], version: str) -> list[Migration]:
+    """The migrations up to and including ``version``, which must name a migration file."""
+    index = next((i for i, m in enumerate(migrations) if m.version == version), None)
+    if index is None:
+        raise UsageError(f"no migration file in {config.migrations_shown} has version {version}")
+    return migrations[: index + 1]
+
+
+def _refuse_recorded(db: Database, chosen: list[Migration]) -> None:
+    versions = {m.version for m in chosen}
+    applied = [v for v in db.applied_versions() if v in versions]
+    if applied:
+        raise Refused(f"already applied: {', '.join(applied)}; baseline records only migrations not yet applied; "
+                      "nothing recorded")
+    unfinished = sorted(set(db.unfinished()) & versions)
+    if unfinished:
+        raise Refused(f"marked as interrupted: {', '.join(unfinished)}; settle them with `orchestrator resolve` "
+                      "first; nothing recorded")
 
 
 # -- verify ---------------------------------------------------------------------------
@@ -171,17 +385,20 @@ def throwaway_database(config: Config, url: DatabaseURL | None) -> Iterator[Data
         database.drop_database(temp)
 
 
-def verify(config: Config, *, url: str | None = None) -> int:
+def verify(config: Config, *, url: str | None = None, against_live: str | None = None) -> int:
     """The pull-request check: up one by one, down all, up all, schema and time budget.
 
     Beyond the committed schema file, it checks that rolling everything back leaves
     the schema as it was before, and that re-applying gives the same schema again:
-    a down section that forgets an index fails here, not in production.
+    a down section that forgets an index fails here, not in production.  With
+    ``against_live`` it compares the live database instead (:func:`verify_live`).
     """
+    if against_live is not None:
+        return verify_live(config, url=url, version=against_live or None)
     server = DatabaseURL.parse(url, source="--url") if url else None
-    migrations = tuple(discover(config.migrations_dir))
+    migrations = tuple(discover(config.migrations_dirs))
     if not migrations:
-        raise UsageError(f"{config.migrations_dir}: no migration files")
+        raise UsageError(f"{config.migrations_shown}: no migration files")
     up_all = Plan("up", migrations, None, migrations[-1].version)
     down_all = Plan("down", migrations[::-1], None, None)  # an empty down section refuses verify here
     timings: dict[tuple[str, str], float] = {}
@@ -202,6 +419,57 @@ def verify(config: Config, *, url: str | None = None) -> int:
                 console.say("verify: FAILED (the down sections leave objects behind)")
                 return 1
     return 1 if _verify_report(config, migrations, timings, dumps) else 0
+
+
+def verify_live(config: Config, *, url: str | None = None, version: str | None = None) -> int:
+    """Compare the live database's schema with what its migrations make; exit 1 when they differ.
+
+    The migrations are those the live database records as applied (or, with ``version``,
+    those up to it: before a ``baseline``).  They are applied to a throwaway database on
+    the live database's server (or on ``url``'s), and both are dumped as ``dump`` does,
+    without the migrations table and its rows: a unified diff shows what differs.
+    """
+    migrations = discover(config.migrations_dirs)
+    with open_existing(config) as live:
+        if live is None:
+            raise UsageError(f"database {target_url(config).display()} does not exist: nothing to compare")
+        if version is not None:
+            chosen = _up_to(config, migrations, version)
+        else:
+            chosen = _recorded(config, live, migrations)
+        live_text = schema.dump(live, versions=False)
+        live_shown, live_major = live.url.display(), live.server_version()[0]
+        server = DatabaseURL.parse(url, source="--url") if url else live.url
+    target = chosen[-1].version
+    with throwaway_database(config, server) as temp, Database(temp, table=config.migrations_table) as db:
+        if db.server_version()[0] != live_major:
+            console.warn(f"the throwaway database's server is PostgreSQL {db.server_version()[0]}, the live one "
+                         f"{live_major}: the dumps may differ for that alone")
+        run_plan(db, Plan("up", tuple(chosen), None, target))
+        built = schema.dump(db, versions=False)
+    what = f"{len(chosen)} migration(s) up to {target}"
+    change = schema.diff_text(built, live_text, f"schema of {what}", f"live {live_shown}")
+    if change:
+        console.say(f"FAIL the live schema of {config.environment.name} differs from the schema of {what}:")
+        console.write(change)
+        console.say("verify: FAILED")
+        return 1
+    console.say(f"ok   the live schema of {config.environment.name} matches the schema of {what}")
+    console.say("verify: passed")
+    return 0
+
+
+def _recorded(config: Config, live: Database, migrations: list[Migration]) -> list[Migration]:
+    """The migrations the live database records as applied; each must have its file."""
+    applied = live.applied_versions()
+    if not applied:
+        raise UsageError(f"{live.url.display()} records no applied migration: name the version to compare with "
+                         "(verify --against-live VERSION)")
+    by_version = {m.version: m for m in migrations}
+    missing = [v for v in applied if v not in by_version]
+    if missing:
+        raise UsageError(f"applied, but no file in {config.migrations_shown}: {', '.join(missing)}")
+    return [by_version[v] for v in applied]
 
 
 def _schema_changed(dumps: dict[str, str], before: str, after: str, what: str) -> bool:

@@ -3,12 +3,19 @@
 Everything here is pure apart from reading those files; the result is a frozen
 :class:`Config` that the commands take.  An unknown key, a value of the wrong kind or
 an unknown environment is a :class:`ConfigError` naming the file and the key.
+
+As dbmate: the ``.env`` file (or each ``--env-file``, in order) is read with godotenv's
+rules (:mod:`orchestrator.dotenv`); a variable of the real environment is never replaced
+by a file's, and the first file that sets a name wins.  A setting comes from, first to
+last: its flag; its ``DBMATE_*`` variable (real environment or env file; empty counts as
+unset); ``db/orchestrator.yml``; the default.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,13 +23,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from . import dotenv
 from .dburl import DatabaseURL
 from .errors import ConfigError
 from .redaction import redact, register_secret
 
 DEFAULT_CONFIG = Path("db/orchestrator.yml")
 DEFAULT_ENVIRONMENTS = ("dev", "staging", "production")
-ENV_FILES = (".env.dbmate", ".env")
+ENV_FILES = (".env",)  # dbmate's default; --env-file replaces it
+POSTGRES_DRIVERS = ("postgres", "postgresql")  # DBMATE_DRIVER values orchestrator serves
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$")
 _UNITS = {None: 1.0, "s": 1.0, "sec": 1.0, "ms": 0.001, "min": 60.0, "m": 60.0, "h": 3600.0}
@@ -97,12 +106,26 @@ class Config:
 
     root: Path
     config_file: Path
-    migrations_dir: Path
+    migrations_dirs: tuple[Path, ...]  # in the order given; files merge by name (dbmate's order)
     schema_file: Path
     migrations_table: str
     budget: float
     environment: Environment
     environments: tuple[str, ...] = field(default=DEFAULT_ENVIRONMENTS)
+    wait: bool = False  # --wait / DBMATE_WAIT: wait for the database before the command
+    wait_timeout: float = 60.0  # --wait-timeout / DBMATE_WAIT_TIMEOUT, seconds
+    wait_interval: float = 1.0  # --wait-interval / DBMATE_WAIT_INTERVAL, seconds
+    verbose: bool = False  # DBMATE_VERBOSE: print each statement's result
+
+    @property
+    def migrations_dir(self) -> Path:
+        """The first migrations directory: where ``new`` writes, as dbmate does."""
+        return self.migrations_dirs[0]
+
+    @property
+    def migrations_shown(self) -> str:
+        """The migrations directories as messages name them."""
+        return ", ".join(self.relative(d) for d in self.migrations_dirs)
 
     @property
     def state_dir(self) -> Path:
@@ -202,9 +225,17 @@ def _sse(value: Any, source: str) -> str:
     return value
 
 
+def _dirs(value: Any, source: str) -> tuple[str, ...]:
+    """One directory, or a list of them (dbmate's repeated ``--migrations-dir``)."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ConfigError("expected a directory or a list of directories, got []", source=source)
+    return tuple(_str(item, source) for item in items)
+
+
 SSE_MODES = ("AES256", "aws:kms")
 TOP_KEYS = {
-    "migrations_dir": _str,
+    "migrations_dir": _dirs,
     "schema_file": _str,
     "migrations_table": _str,
     "verify": dict,
@@ -235,26 +266,78 @@ PROTECTED = ("staging", "production")  # environments where a backup is required
 DEV_BACKUPS = ".orchestrator/backups"
 
 
-def read_env_files(root: Path) -> dict[str, str]:
-    """Variables from ``.env.dbmate`` then ``.env`` (the first file that sets a name wins)."""
+def read_env_files(root: Path, files: Sequence[str] | None = None) -> dict[str, str]:
+    """Variables from the env files as dbmate loads them: ``files`` (default ``.env``) in
+    order, relative to ``root``; a missing file is skipped; the first file that sets a name wins."""
     values: dict[str, str] = {}
-    for name in ENV_FILES:
-        path = root / name
-        if not path.is_file():
+    for name in files or ENV_FILES:
+        path = Path(name) if Path(name).is_absolute() else root / name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
             continue
-        for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            line = line.removeprefix("export ").strip()
-            key, sep, value = line.partition("=")
-            if not sep:
-                raise ConfigError("expected NAME=value", source=f"{path}:{number}")
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
-            values.setdefault(key.strip(), value)
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror or exc}", source=name) from exc
+        for key, value in dotenv.parse_bytes(data, name).items():
+            values.setdefault(key, value)
     return values
+
+
+class Variables:
+    """The variables dbmate sees: the real environment over the env files' values."""
+
+    def __init__(self, files: Mapping[str, str], environ: Mapping[str, str] | None = None) -> None:
+        self.files = dict(files)
+        self.environ = dict(os.environ if environ is None else environ)
+
+    def get(self, name: str) -> tuple[str | None, str]:
+        """A variable's value (None when unset or empty) and where it came from."""
+        if name in self.environ:
+            return self.environ[name] or None, name
+        return self.files.get(name) or None, f"{name} (env file)"
+
+
+_GO_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_go_duration(text: str, source: str) -> float:
+    """Seconds from a Go duration (``90s``, ``1m30s``, ``500ms``, ``0``), as dbmate's
+    ``--wait-timeout`` takes it; a negative one is refused."""
+    body = text[1:] if text[:1] in "+-" else text
+    fail = ConfigError(f"expected a duration such as 30s, 1m30s or 500ms, got {text!r}", source=source)
+    if body == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    while pos < len(body):
+        match = _GO_DURATION.match(body, pos)
+        if not match or match[1] in ("", "."):
+            raise fail
+        total += float(match[1]) * _GO_UNITS[match[2]]
+        pos = match.end()
+    if not body:
+        raise fail
+    if text.startswith("-") and total:
+        raise ConfigError(f"expected a duration of 0 or more, got {text!r}", source=source)
+    return total
+
+
+def parse_go_bool(text: str, source: str) -> bool:
+    """A boolean as dbmate reads one from a variable (Go's strconv.ParseBool)."""
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise ConfigError(f"expected true or false (or 1, 0, t, f), got {text!r}", source=source)
+
+
+def split_dirs(values: Sequence[str], source: str) -> tuple[str, ...]:
+    """dbmate's ``--migrations-dir``/``DBMATE_MIGRATIONS_DIR`` list: each value split at
+    commas, each part trimmed."""
+    parts = tuple(part.strip() for value in values for part in value.split(","))
+    if not all(parts):
+        raise ConfigError(f"an empty directory in {','.join(values)!r}", source=source)
+    return parts
 
 
 def _load_yaml(path: Path, shown: str, explicit: bool) -> dict[str, Any]:
@@ -297,23 +380,23 @@ def _check(mapping: dict[str, Any], allowed: dict[str, Any], where: str) -> dict
 
 
 def resolve_url(
-    env_name: str, cli_url: str | None, url_env: str | None, root: Path
+    env_name: str, cli_url: str | None, url_env: str | None, root: Path, *, variables: Variables | None = None
 ) -> tuple[DatabaseURL | None, str]:
     """The environment's database URL and the name of where it came from.
 
     Order: ``--url``; ``<ENV>_DATABASE_URL`` (or the name in ``url_env``);
-    ``DATABASE_URL``; the same names in ``.env.dbmate`` / ``.env``.
+    ``DATABASE_URL``; the same names in the env files (``.env`` or ``--env-file``).
     """
     if cli_url:
         return DatabaseURL.parse(cli_url, source="--url"), "--url"
+    variables = variables or Variables(read_env_files(root))
     names = [url_env or f"{env_name.upper().replace('-', '_')}_DATABASE_URL", "DATABASE_URL"]
     for name in names:
-        if os.environ.get(name):
-            return DatabaseURL.parse(os.environ[name], source=name), name
-    files = read_env_files(root)
+        if variables.environ.get(name):
+            return DatabaseURL.parse(variables.environ[name], source=name), name
     for name in names:
-        if files.get(name):
-            return DatabaseURL.parse(files[name], source=f".env file {name}"), f"{name} (.env file)"
+        if variables.files.get(name):
+            return DatabaseURL.parse(variables.files[name], source=f"env file {name}"), f"{name} (env file)"
     return None, ""
 
 
@@ -322,15 +405,22 @@ def load(
     environment: str = "dev",
     config_file: Path | None = None,
     url: str | None = None,
-    migrations_dir: str | None = None,
+    migrations_dir: str | Sequence[str] | None = None,
     schema_file: str | None = None,
     migrations_table: str | None = None,
     root: Path | None = None,
     no_dump_schema: bool = False,
     needs_database: bool = True,
+    env_files: Sequence[str] | None = None,
+    strict: bool | None = None,
+    wait: bool = False,
+    wait_timeout: str | None = None,
+    wait_interval: str | None = None,
 ) -> Config:
-    """Build the :class:`Config` for one command from the file, the environment and flags."""
+    """Build the :class:`Config` for one command from the flags, the environment (and env
+    files) and the config file, in that order of precedence."""
     root = (root or Path.cwd()).resolve()
+    variables = Variables(read_env_files(root, env_files))
     explicit = config_file is not None
     path = config_file if config_file is not None else DEFAULT_CONFIG
     path = path if path.is_absolute() else root / path
@@ -351,7 +441,31 @@ def load(
     backup = settings.get("backup") or (DEV_BACKUPS if environment == "dev" else None)
     backup_required = settings.get("backup_required", environment in PROTECTED)
 
-    db_url, source = resolve_url(environment, url, settings.get("url_env"), root)
+    def flag_bool(name: str) -> bool | None:
+        value, source = variables.get(name)
+        return None if value is None else parse_go_bool(value, source)
+
+    def duration(flag: str | None, flag_name: str, name: str, default: float) -> float:
+        value, source = (flag, flag_name) if flag else variables.get(name)
+        seconds = parse_go_duration(value, source) if value is not None else 0.0
+        return seconds or default  # dbmate: 0 keeps the default
+
+    if needs_database:
+        driver, source = variables.get("DBMATE_DRIVER")
+        if driver is not None and driver not in POSTGRES_DRIVERS:
+            raise ConfigError(f"orchestrator serves PostgreSQL only, not driver {driver!r}", source=source)
+    env_strict = flag_bool("DBMATE_STRICT")
+    env_no_dump = flag_bool("DBMATE_NO_DUMP_SCHEMA")
+    env_lock_wait, lock_wait_source = variables.get("DBMATE_MIGRATION_LOCK_TIMEOUT")
+    flag_bool("DBMATE_MIGRATION_LOCK")  # checked only: orchestrator always holds the lock
+    if no_dump_schema:
+        dump_schema = False
+    elif env_no_dump is not None:
+        dump_schema = not env_no_dump
+    else:
+        dump_schema = settings.get("dump_schema", environment == "dev")
+
+    db_url, source = resolve_url(environment, url, settings.get("url_env"), root, variables=variables)
     if db_url is None and environment != "dev" and needs_database:
         expected = settings.get("url_env") or f"{environment.upper()}_DATABASE_URL"
         raise ConfigError(
@@ -362,8 +476,12 @@ def load(
         name=environment,
         url=db_url,
         url_source=source,
-        lock_wait=settings.get("lock_wait", 60.0),
-        dump_schema=not no_dump_schema and settings.get("dump_schema", environment == "dev"),
+        lock_wait=(
+            parse_go_duration(env_lock_wait, lock_wait_source)
+            if env_lock_wait is not None
+            else settings.get("lock_wait", 60.0)
+        ),
+        dump_schema=dump_schema,
         backup=backup,
         backup_required=backup_required,
         sse="aws:kms" if settings.get("kms_key_id") else settings.get("sse", "AES256"),
@@ -380,21 +498,38 @@ def load(
         lock_retries=settings.get("lock_retries", 3),
         lock_retry_delay=settings.get("lock_retry_delay", 1.0),
         drift=settings.get("drift", "error" if environment in PROTECTED else "warn"),
-        strict=settings.get("strict", False),
+        strict=next(v for v in (strict, env_strict, settings.get("strict"), False) if v is not None),
         lint=settings.get("lint"),
     )
 
-    def _path(flag: str | None, key: str, default: str) -> Path:
-        value = Path(flag or data.get(key) or default)
-        return value if value.is_absolute() else root / value
+    def _path(value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else root / path
 
+    def _setting(flag: str | None, variable: str, key: str, default: str) -> str:
+        return flag or variables.get(variable)[0] or data.get(key) or default
+
+    if isinstance(migrations_dir, str):
+        migrations_dir = [migrations_dir]
+    env_dirs, dirs_source = variables.get("DBMATE_MIGRATIONS_DIR")
+    if migrations_dir:
+        dirs = split_dirs(migrations_dir, "--migrations-dir")
+    elif env_dirs is not None:
+        dirs = split_dirs([env_dirs], dirs_source)
+    else:
+        dirs = data.get("migrations_dir") or ("db/migrations",)
+    paths = tuple(_path(d) for d in dirs)
     return Config(
         root=root,
         config_file=path,
-        migrations_dir=_path(migrations_dir, "migrations_dir", "db/migrations"),
-        schema_file=_path(schema_file, "schema_file", "db/schema.sql"),
-        migrations_table=migrations_table or data.get("migrations_table") or "schema_migrations",
+        migrations_dirs=paths,
+        schema_file=_path(_setting(schema_file, "DBMATE_SCHEMA_FILE", "schema_file", "db/schema.sql")),
+        migrations_table=_setting(migrations_table, "DBMATE_MIGRATIONS_TABLE", "migrations_table", "schema_migrations"),
         budget=verify.get("budget", 30.0),
         environment=env,
         environments=tuple(envs),
+        wait=wait or bool(flag_bool("DBMATE_WAIT")),
+        wait_timeout=duration(wait_timeout, "--wait-timeout", "DBMATE_WAIT_TIMEOUT", 60.0),
+        wait_interval=duration(wait_interval, "--wait-interval", "DBMATE_WAIT_INTERVAL", 1.0),
+        verbose=bool(flag_bool("DBMATE_VERBOSE")),
     )

@@ -4,6 +4,12 @@ One :class:`Database` per connection.  It holds the session-level advisory lock 
 keeps two runs apart, reads and writes dbmate's ``schema_migrations`` table (same
 DDL, same rows), and applies or reverts one migration at a time, each in its own
 transaction together with its ``schema_migrations`` row.
+
+orchestrator's own bookkeeping (each applied file's checksum, and the marks of
+interrupted ``transaction:false`` migrations) lives in a schema of its own,
+:data:`BOOKKEEPING_SCHEMA`, never in the app's schemas: ``db/schema.sql`` dumped without
+it is what dbmate writes.  One table holds the rows of every migrations table of the
+database, keyed by that table's schema and name.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -19,12 +25,14 @@ from psycopg import sql
 
 from .config import Timeouts
 from .dburl import DatabaseURL
-from .errors import DatabaseUnavailable, LockTimeout, MigrationFailed
+from .errors import ConfigError, DatabaseUnavailable, LockTimeout, MigrationFailed, OrchestratorError
 from .migrations import Migration, Statement
 from .plan import Script
 from .redaction import redact
 
 DEFAULT_TABLE = "schema_migrations"
+BOOKKEEPING_SCHEMA = "orchestrator"  # orchestrator's own schema: never the app's, left out of every dump
+BOOKKEEPING_TABLE = "checksums"  # in it: per migrations table, each applied file's checksum and state
 
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -66,16 +74,21 @@ def database_exists(url: DatabaseURL) -> bool:
 
 def create_database(url: DatabaseURL) -> None:
     """``CREATE DATABASE`` for the URL's database, as ``dbmate create`` does."""
-    with connect(url, dbname="postgres") as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(url.database)))
+    _on_server(url, sql.SQL("create database {}").format(sql.Identifier(url.database)), "create")
 
 
 def drop_database(url: DatabaseURL) -> None:
     """Drop the URL's database, ending its other sessions first (throwaway databases)."""
+    _on_server(url, sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(url.database)), "drop")
+
+
+def _on_server(url: DatabaseURL, statement: sql.Composed, verb: str) -> None:
+    """One statement on the server's ``postgres`` database; refusals become one clear line."""
     with connect(url, dbname="postgres") as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(url.database))
-        )
+        try:
+            conn.execute(statement)
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(f"cannot {verb} database {url.database}: {_message(exc)}") from exc
 
 
 class Database:
@@ -87,8 +100,14 @@ class Database:
         self._lock_wait: float | None = None  # set while the migration lock is held
         self.half_done: Script | None = None  # a transaction:false script stopped after a commit
         self._schema, self._table = self._table_parts(table)
+        if BOOKKEEPING_SCHEMA in (self._schema, *url.search_path):
+            self.conn.close()
+            raise ConfigError(f"schema {BOOKKEEPING_SCHEMA} holds orchestrator's own bookkeeping: the migrations "
+                              "table and the URL's search_path must name another schema")
         self.table = sql.Identifier(self._schema, self._table)
-        self.checksums = sql.Identifier(self._schema, f"{self._table}_checksums")
+        self.checksums = sql.Identifier(BOOKKEEPING_SCHEMA, BOOKKEEPING_TABLE)
+        self._key = [self._schema, self._table]  # this migrations table's rows in the bookkeeping table
+        self._legacy = sql.Identifier(self._schema, f"{self._table}_checksums")  # orchestrator 0.1's place
         self.table_name = table
 
     def _open(self) -> psycopg.Connection:
@@ -158,6 +177,16 @@ class Database:
         current = self.conn.execute("select current_schema()").fetchone()
         return (current[0] if current and current[0] else "public"), table
 
+    @property
+    def table_schema(self) -> str:
+        """The schema of the migrations table, resolved."""
+        return self._schema
+
+    @property
+    def table_bare_name(self) -> str:
+        """The migrations table's name without its schema."""
+        return self._table
+
     def table_exists(self) -> bool:
         """Whether ``schema_migrations`` exists yet."""
         row = self.conn.execute(
@@ -166,25 +195,67 @@ class Database:
         ).fetchone()
         return row is not None
 
-    def ensure_table(self) -> None:
-        """Create ``schema_migrations`` with dbmate's exact DDL if it is missing, and
-        orchestrator's checksum table beside it (``<table>_checksums``; dbmate ignores it)."""
+    def ensure_table(self, *, bookkeeping: bool = True) -> None:
+        """Create ``schema_migrations`` with dbmate's exact DDL if it is missing, and (with
+        ``bookkeeping``) orchestrator's own table in its own schema (:meth:`ensure_bookkeeping`)."""
         self.conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(self._schema)))
         self.conn.execute(
             sql.SQL("create table if not exists {} (version varchar primary key)").format(self.table)
         )
+        if bookkeeping:
+            self.ensure_bookkeeping()
+
+    def ensure_bookkeeping(self) -> None:
+        """Create :data:`BOOKKEEPING_SCHEMA` and its checksum table if missing (dbmate never sees them)."""
+        self.conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(BOOKKEEPING_SCHEMA)))
         self.conn.execute(
             sql.SQL(
-                "create table if not exists {} (version varchar primary key, checksum text not null, "
-                "file text not null, applied_at timestamptz not null default now(), "
-                "state text not null default 'applied')"
+                "create table if not exists {} (table_schema text not null, table_name text not null, "
+                "version varchar not null, checksum text not null, file text not null, "
+                "applied_at timestamptz not null default now(), state text not null default 'applied', "
+                "primary key (table_schema, table_name, version))"
             ).format(self.checksums)
         )
-        self.conn.execute(  # tables made by orchestrator 0.1 before interrupted runs were marked
-            sql.SQL("alter table {} add column if not exists state text not null default 'applied'").format(
-                self.checksums
-            )
-        )
+
+    def _legacy_exists(self) -> bool:
+        """orchestrator 0.1 kept ``<table>_checksums`` beside the migrations table, in the app's schema."""
+        return self._exists(self._schema, f"{self._table}_checksums")
+
+    def _exists(self, schema: str, table: str) -> bool:
+        row = self.conn.execute("select to_regclass(format('%%I.%%I', %s::text, %s::text))", [schema, table]).fetchone()
+        return row is not None and row[0] is not None
+
+    def move_legacy_bookkeeping(self) -> bool:
+        """Move orchestrator 0.1's ``<table>_checksums`` out of the app's schema into
+        :data:`BOOKKEEPING_SCHEMA`, rows and all, in one transaction; True if there was one.
+
+        Run under the migration lock (:meth:`lock` calls it).  Its rows win over rows
+        already in the bookkeeping table for the same versions.
+        """
+        if not self._legacy_exists():
+            return False
+        try:
+            with self.conn.transaction():
+                self.ensure_bookkeeping()
+                for column in ("applied_at timestamptz not null default now()",  # as 0.1 made it, or older
+                               "state text not null default 'applied'"):
+                    self.conn.execute(sql.SQL("alter table {} add column if not exists " + column).format(self._legacy))
+                self.conn.execute(
+                    sql.SQL(
+                        "insert into {} (table_schema, table_name, version, checksum, file, applied_at, state) "
+                        "select %s, %s, version, checksum, file, applied_at, state from {} "
+                        "on conflict (table_schema, table_name, version) do update set checksum = excluded.checksum, "
+                        "file = excluded.file, applied_at = excluded.applied_at, state = excluded.state"
+                    ).format(self.checksums, self._legacy),
+                    self._key,
+                )
+                self.conn.execute(sql.SQL("drop table {}").format(self._legacy))
+        except psycopg.Error as exc:
+            raise OrchestratorError(
+                f"cannot move {self._schema}.{self._table}_checksums into schema {BOOKKEEPING_SCHEMA}: "
+                f"{_message(exc)}; nothing changed"
+            ) from exc
+        return True
 
     def applied_versions(self) -> list[str]:
         """Versions recorded as applied, in ascending order (dbmate's ``order by version``)."""
@@ -228,6 +299,7 @@ class Database:
         self._acquire(wait_seconds)
         self._lock_wait = wait_seconds
         try:
+            self.move_legacy_bookkeeping()
             yield
         finally:
             self._lock_wait = None
@@ -381,18 +453,42 @@ class Database:
             self.conn.execute(
                 sql.SQL(
                     "with recorded as (insert into {} (version) values (%s)) "
-                    "insert into {} (version, checksum, file) values (%s, %s, %s) on conflict (version) "
+                    "insert into {} (table_schema, table_name, version, checksum, file) values (%s, %s, %s, %s, %s) "
+                    "on conflict (table_schema, table_name, version) "
                     "do update set checksum = excluded.checksum, file = excluded.file, applied_at = now(), "
                     "state = 'applied'"
                 ).format(self.table, self.checksums),
-                [migration.version, migration.version, migration.checksum, migration.filename],
+                [migration.version, *self._key, migration.version, migration.checksum, migration.filename],
             )
         else:
             self.conn.execute(
-                sql.SQL("with forgotten as (delete from {} where version = %s) delete from {} where version = %s")
+                sql.SQL("with forgotten as (delete from {} where version = %s) "
+                        "delete from {} where table_schema = %s and table_name = %s and version = %s")
                 .format(self.table, self.checksums),
-                [migration.version, migration.version],
+                [migration.version, *self._key, migration.version],
             )
+
+    def record_applied(self, migrations: Iterable[Migration]) -> None:
+        """Record migrations as applied without running them (``baseline``), all in one transaction."""
+        self.ensure_table()
+        with self.conn.transaction():
+            for migration in migrations:
+                self._record(migration, "up")
+
+    def load_schema(self, text: str, source: str) -> None:
+        """Run a schema file as ``dbmate load`` does: the whole text as one simple query,
+        which the server runs in one implicit transaction (all of it, or nothing)."""
+        self.reset_session()
+        try:
+            self.conn.execute(text, prepare=False)
+        except psycopg.Error as exc:
+            position = getattr(exc.diag, "statement_position", None) if hasattr(exc, "diag") else None
+            where = f"{source}:{text[: int(position) - 1].count(chr(10)) + 1}" if position else source
+            sqlstate = f" (SQLSTATE {exc.sqlstate})" if getattr(exc, "sqlstate", None) else ""
+            raise OrchestratorError(f"{where}: load failed, nothing loaded: {_message(exc)}{sqlstate}") from exc
+        finally:
+            if not self.lost:
+                self.reset_session()  # the file's set_config('search_path', '', false) ends here
 
     def _mark_unfinished(self, migration: Migration, direction: str) -> None:
         """Before a ``transaction:false`` section runs, say so durably.
@@ -403,10 +499,11 @@ class Database:
         state = "applying" if direction == "up" else "reverting"
         self.conn.execute(
             sql.SQL(
-                "insert into {} (version, checksum, file, state) values (%s, %s, %s, %s) "
-                "on conflict (version) do update set state = excluded.state"
+                "insert into {} (table_schema, table_name, version, checksum, file, state) "
+                "values (%s, %s, %s, %s, %s, %s) "
+                "on conflict (table_schema, table_name, version) do update set state = excluded.state"
             ).format(self.checksums),
-            [migration.version, migration.checksum, migration.filename, state],
+            [*self._key, migration.version, migration.checksum, migration.filename, state],
         )
 
     def _clear_mark(self, script: Script, failure: MigrationFailed) -> None:
@@ -418,43 +515,56 @@ class Database:
     def clear_mark(self, script: Script) -> None:
         """Take back the mark of a ``transaction:false`` script none of whose statements committed."""
         migration = script.migration
+        where = sql.SQL("where table_schema = %s and table_name = %s and version = %s")
         if script.direction == "up":
-            self.conn.execute(sql.SQL("delete from {} where version = %s").format(self.checksums),
-                              [migration.version])
+            self.conn.execute(sql.SQL("delete from {} {}").format(self.checksums, where),
+                              [*self._key, migration.version])
         else:
-            self.conn.execute(sql.SQL("update {} set state = 'applied' where version = %s").format(self.checksums),
-                              [migration.version])
+            self.conn.execute(sql.SQL("update {} set state = 'applied' {}").format(self.checksums, where),
+                              [*self._key, migration.version])
 
     def unfinished(self) -> dict[str, str]:
         """Versions whose ``transaction:false`` section was interrupted: version -> state."""
-        if not self._checksums_exist():
-            return {}
-        rows = self.conn.execute(
-            sql.SQL("select version, state from {} where state <> 'applied' order by version").format(self.checksums)
-        ).fetchall()
-        return dict(rows)
+        return {v: state for v, _, state in self._bookkeeping_rows() if state != "applied"}
 
     def resolve(self, migration: Migration, applied: bool) -> None:
         """Record what a person found after an interrupted ``transaction:false`` migration."""
+        self.ensure_bookkeeping()
         with self.conn.transaction():
             self.conn.execute(sql.SQL("delete from {} where version = %s").format(self.table), [migration.version])
-            self.conn.execute(sql.SQL("delete from {} where version = %s").format(self.checksums),
-                              [migration.version])
+            self.conn.execute(
+                sql.SQL("delete from {} where table_schema = %s and table_name = %s and version = %s")
+                .format(self.checksums),
+                [*self._key, migration.version],
+            )
             if applied:
                 self._record(migration, "up")
 
     def checksums_applied(self) -> dict[str, str]:
         """Checksum of each applied migration's file when it was applied (none for dbmate's)."""
+        return {v: checksum for v, checksum, state in self._bookkeeping_rows() if state == "applied"}
+
+    def _bookkeeping_rows(self) -> list[tuple[str, str, str]]:
+        """(version, checksum, state) of this migrations table, ordered by version.
+
+        Read from orchestrator 0.1's table while it is still in the app's schema (a
+        command that takes no lock, such as ``status``, does not move it).
+        """
+        if self._legacy_exists():
+            has_state = self.conn.execute(
+                "select 1 from information_schema.columns where table_schema = %s and table_name = %s "
+                "and column_name = 'state'", [self._schema, f"{self._table}_checksums"]).fetchone()
+            state = sql.SQL("state" if has_state else "'applied'")
+            query = sql.SQL("select version, checksum, {} from {} order by version").format(state, self._legacy)
+            return [tuple(r) for r in self.conn.execute(query).fetchall()]
         if not self._checksums_exist():
-            return {}
-        rows = self.conn.execute(
-            sql.SQL("select version, checksum from {} where state = 'applied'").format(self.checksums)
-        ).fetchall()
-        return dict(rows)
+            return []
+        return [tuple(r) for r in self.conn.execute(
+            sql.SQL("select version, checksum, state from {} where table_schema = %s and table_name = %s "
+                    "order by version").format(self.checksums), self._key).fetchall()]
 
     def _checksums_exist(self) -> bool:
-        row = self.conn.execute("select to_regclass(%s)", [f'"{self._schema}"."{self._table}_checksums"']).fetchone()
-        return row is not None and row[0] is not None
+        return self._exists(BOOKKEEPING_SCHEMA, BOOKKEEPING_TABLE)
 
     def _set_timeouts(self, timeouts: Timeouts, *, local: bool) -> None:
         self.conn.execute(
@@ -530,3 +640,44 @@ def server_release(url: DatabaseURL) -> tuple[int, str]:
     """
     with connect(url) as conn:
         return conn.info.server_version // 10000, conn.info.parameter_status("server_version") or ""
+
+
+def wait_until_ready(
+    url: DatabaseURL,
+    timeout: float = 60.0,
+    *,
+    interval: float = 1.0,
+    on_retry: Callable[[int], None] | None = None,
+) -> int:
+    """Return once the server accepts a connection to the URL's database, as ``dbmate wait``.
+
+    As dbmate's ping: a database that does not exist yet counts as ready (the server
+    answered; ``up`` and ``create`` make it).  Tries at once, then every ``interval``
+    seconds until ``timeout`` has passed, calling ``on_retry(n)`` before the n-th retry;
+    returns how many retries it took (0: ready at once).  Raises
+    :class:`DatabaseUnavailable` with the last connection error when time runs out.
+    """
+
+    def ping() -> DatabaseUnavailable | None:
+        try:
+            with connect(url, timeout=max(2, min(10, round(timeout)))):
+                return None
+        except DatabaseUnavailable as exc:
+            if re.search(r'database ".*" does not exist', str(exc.__cause__ or exc)):
+                return None
+            return exc
+
+    failure = ping()
+    retries, waited = 0, 0.0
+    while failure is not None and waited < timeout:
+        retries += 1
+        if on_retry is not None:
+            on_retry(retries)
+        time.sleep(interval)
+        waited += interval
+        failure = ping()
+    if failure is not None:
+        raise DatabaseUnavailable(
+            f"{failure}; still unavailable after waiting {timeout:g}s (--wait-timeout)"
+        ) from failure
+    return retries

@@ -61,7 +61,7 @@ def open_existing(config: Config) -> Iterator[Database | None]:
 
 def load_state(config: Config, db: Database | None) -> State:
     """Parse every migration file first, so a bad file stops the run before any SQL."""
-    migrations = discover(config.migrations_dir)
+    migrations = discover(config.migrations_dirs)
     if db is None:
         return State(tuple(migrations), ())
     return State(tuple(migrations), tuple(db.applied_versions()), db.checksums_applied(), db.unfinished())

@@ -123,18 +123,23 @@ class Annotations:
 
 
 def database_url_secrets(environ: Mapping[str, str]) -> list[str]:
-    """Passwords found in the ``*DATABASE_URL`` variables, as written and decoded."""
+    """Passwords found in the ``*DATABASE_URL`` variables (in the userinfo or a
+    ``?password=``, as written and decoded) and in ``PGPASSWORD``."""
     found: list[str] = []
+    candidates = [environ.get("PGPASSWORD")]
     for name in sorted(environ):
         if not name.endswith("DATABASE_URL") or not environ[name].strip():
             continue
+        raw = environ[name].strip()
         try:
-            password = urlsplit(environ[name].strip()).password
+            password = urlsplit(raw).password
         except ValueError:
             password = None
         if password is None:  # not parseable as a URL: fall back to user:pass@ by hand
-            match = re.search(r"://[^:/@\s]*:([^@\s]+)@", environ[name])
+            match = re.search(r"://[^:/@\s]*:([^@\s]+)@", raw)
             password = match[1] if match else None
+        candidates += [password, *re.findall(r"[?&]password=([^&#\s]*)", raw)]
+    for password in candidates:
         for value in (password, unquote(password or "")):
             if value and value not in found:
                 found.append(value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,29 +240,52 @@ def read_migration(path: Path, *, require_name: bool = True) -> Migration:
     )
 
 
-def migration_files(directory: Path) -> list[Path]:
-    """The migration files of a directory in dbmate's order (by file name).
+def _directories(directories: Path | Sequence[Path]) -> tuple[Path, ...]:
+    return (directories,) if isinstance(directories, Path) else tuple(directories)
 
-    Names that dbmate ignores are ignored; two files with one version are an error,
-    since dbmate would record the version once and silently skip the second file.
-    """
-    if not directory.is_dir():
-        raise MigrationFileError(directory, "migrations directory not found")
-    files = sorted(
-        (p for p in directory.iterdir() if FILENAME.match(p.name) and not p.is_dir()),
-        key=lambda p: p.name,
-    )
-    seen: dict[str, Path] = {}
-    for path in files:
-        version = FILENAME.match(path.name)[1]  # type: ignore[index]
-        if version in seen:
-            raise MigrationFileError(
-                path, f"duplicate version {version}: {seen[version].name} has it too"
-            )
-        seen[version] = path
+
+def candidate_files(directories: Path | Sequence[Path]) -> list[Path]:
+    """Every file of one or more directories whose name makes it a migration, in dbmate's
+    order: sorted by file name (not by directory).  A missing directory, or one given
+    twice, is an error."""
+    dirs = _directories(directories)
+    files: list[Path] = []
+    seen_dirs: set[Path] = set()
+    for directory in dirs:
+        if not directory.is_dir():
+            raise MigrationFileError(directory, "migrations directory not found")
+        if directory.resolve() in seen_dirs:
+            raise MigrationFileError(directory, "migrations directory given twice")
+        seen_dirs.add(directory.resolve())
+        files.extend(p for p in directory.iterdir() if FILENAME.match(p.name) and not p.is_dir())
+    files.sort(key=lambda p: (p.name, dirs.index(p.parent)))
     return files
 
 
-def discover(directory: Path) -> list[Migration]:
-    """Read and parse every migration in a directory; any bad file stops everything."""
-    return [read_migration(path) for path in migration_files(directory)]
+def duplicate_version(path: Path, seen: dict[str, Path], several_dirs: bool) -> MigrationFileError | None:
+    """The error for a second file with a version already ``seen`` (which it then joins)."""
+    version = FILENAME.match(path.name)[1]  # type: ignore[index]
+    if version not in seen:
+        seen[version] = path
+        return None
+    other = str(seen[version]) if several_dirs else seen[version].name
+    return MigrationFileError(path, f"duplicate version {version}: {other} has it too")
+
+
+def migration_files(directories: Path | Sequence[Path]) -> list[Path]:
+    """:func:`candidate_files`, refusing two files with one version (in one directory or
+    two): dbmate would record the version once and silently skip the second file (or fail
+    half-way through a run)."""
+    files = candidate_files(directories)
+    seen: dict[str, Path] = {}
+    for path in files:
+        error = duplicate_version(path, seen, len(_directories(directories)) > 1)
+        if error:
+            raise error
+    return files
+
+
+def discover(directories: Path | Sequence[Path]) -> list[Migration]:
+    """Read and parse every migration in one or more directories (:func:`migration_files`);
+    any bad file stops everything."""
+    return [read_migration(path) for path in migration_files(directories)]

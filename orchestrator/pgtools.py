@@ -1,7 +1,9 @@
 """The PostgreSQL client programs (pg_dump, pg_restore, psql): finding them and running them.
 
 This is the one place that starts subprocesses.  Arguments are lists (never a shell),
-the password travels in ``PGPASSWORD``, and a failure carries the program's stderr.
+the password travels in ``PGPASSWORD`` (the URL's, else the one the user exported), the
+rest of libpq's environment is passed on unchanged, and a failure carries the program's
+stderr.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import ToolError
-from .redaction import redact
+from .redaction import redact, register_secret
 
 _VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
 
@@ -84,9 +86,12 @@ def find_program(program: str, server_major: int) -> Path:
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment (libpq's PGPASSWORD, PGPASSFILE, PGUSER, PGSSLMODE... as the
+    user set them) with ``extra`` (the URL's password) over it: what psycopg sees in-process,
+    a client program sees too."""
     env = dict(os.environ)
-    env.pop("PGPASSWORD", None)
     env.update(extra)
+    register_secret(env.get("PGPASSWORD"))
     return env
 
 

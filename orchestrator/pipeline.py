@@ -55,6 +55,7 @@ class Request:
     expect_plan: str | None = None
     skip_backup: bool = False
     run_log: Path | None = None
+    allow_empty_down: bool = False  # rollback: past an empty down section by removing its row only
 
 
 Probe = Callable[[Database | None, "str | None", str], health.HealthResult]
@@ -222,7 +223,8 @@ def review(run: Run, stack: ExitStack) -> Plan:
             stack.enter_context(run.db.lock(env.lock_wait))  # held until the last step is done
         run.state = state = load_state(run.config, run.db)
         checks.check_state(state)
-        run.plan = plan = up_plan(state) if request.action == "up" else down_plan(state, request.steps)
+        run.plan = plan = (up_plan(state) if request.action == "up"
+                           else down_plan(state, request.steps, allow_empty_down=request.allow_empty_down))
         for m in plan.migrations:  # before anything prints or records the SQL
             for secret in lint.secret_literals(m):
                 register_secret(secret)

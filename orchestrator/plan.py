@@ -45,17 +45,20 @@ class Script:
         return self.migration.section(self.direction).line_of(statement.offset)
 
 
-def script(migration: Migration, direction: str) -> Script:
+def script(migration: Migration, direction: str, *, allow_empty_down: bool = False) -> Script:
     """A migration's script in one direction; one that cannot run raises :class:`MigrationFileError`.
 
     An empty down section is refused: dbmate would delete the version row and leave the
-    schema as it is, so the database would claim a state it is not in.
+    schema as it is, so the database would claim a state it is not in.  A person may ask
+    for exactly that (``rollback --allow-empty-down``): the script then has no statements,
+    and running it only removes the version's row.
     """
     section = migration.section(direction)
-    if direction == "down" and section.is_empty:
+    if direction == "down" and section.is_empty and not allow_empty_down:
         raise MigrationFileError(
             migration.path, "the down section is empty, so this migration cannot be rolled back; "
-            "write its down SQL or restore from a backup", line=section.line)
+            "write its down SQL, restore from a backup, or remove only its schema_migrations row "
+            "with `rollback --allow-empty-down`", line=section.line)
     return Script(migration, direction, tuple(executable_statements(section, str(migration.path))))
 
 
@@ -129,6 +132,7 @@ class Plan:
     migrations: tuple[Migration, ...]
     from_version: str | None
     target_version: str | None
+    allow_empty_down: bool = False  # a down plan may remove the rows of empty down sections only
 
     scripts: tuple[Script, ...] = field(init=False, repr=False, compare=False)
     reverse: dict[str, Script | str] = field(init=False, repr=False, compare=False)
@@ -137,7 +141,8 @@ class Plan:
         """Judge the plan once: what each migration executes (a file that cannot run raises
         :class:`MigrationFileError` here, at review, before anything changes), and per
         version the script that undoes it if the run must be rolled back, or why none can."""
-        object.__setattr__(self, "scripts", tuple(script(m, self.direction) for m in self.migrations))
+        object.__setattr__(self, "scripts", tuple(script(m, self.direction, allow_empty_down=self.allow_empty_down)
+                                                  for m in self.migrations))
         object.__setattr__(self, "reverse", {m.version: reverse_script(m, self.direction) for m in self.migrations})
 
     @property
@@ -145,11 +150,20 @@ class Plan:
         """Versions a failed run could not undo, and why."""
         return {v: why for v, why in self.reverse.items() if isinstance(why, str)}
 
+    @property
+    def rows_only(self) -> tuple[Migration, ...]:
+        """Migrations this down plan rolls back by removing their row only (empty down section)."""
+        if self.direction != "down":
+            return ()
+        return tuple(m for m in self.migrations if m.down.is_empty)
+
     @cached_property
     def hash(self) -> str:
         """SHA-256 over what a reviewer saw: direction, versions, checksums, and every
         statement the plan executes (and would execute to undo itself)."""
         digest = hashlib.sha256(self.direction.encode())
+        if self.rows_only:  # what the reviewer approved: these rows go, the schema stays
+            digest.update(("\nrows only:" + ",".join(m.version for m in self.rows_only)).encode())
         for s in self.scripts:
             back = self.reverse[s.version]
             digest.update(f"\n{s.version}:{s.migration.checksum}:{s.transaction}\n".encode())
@@ -165,6 +179,9 @@ class Plan:
         for s in self.scripts:
             mode = "" if s.transaction else ", transaction:false"
             parts.append(f"-- ==== {s.migration.path.name} ({self.direction}{mode}) ====\n")
+            if s.migration in self.rows_only:
+                parts.append("-- WARNING: empty down section: only its schema_migrations row is removed; whatever "
+                             "its up section created stays (--allow-empty-down)\n")
             why = self.irreversible.get(s.version)
             if why:
                 parts.append(f"-- cannot be undone automatically ({why}): a failure after it needs a restore\n")
@@ -179,11 +196,13 @@ def up_plan(state: State) -> Plan:
     return Plan("up", pending, state.current_version, target)
 
 
-def down_plan(state: State, steps: int) -> Plan:
+def down_plan(state: State, steps: int, *, allow_empty_down: bool = False) -> Plan:
     """The ``steps`` newest applied migrations, newest first.
 
     Refused when a newer applied version has no file: rolling back past it would
-    leave the database claiming a version whose changes were never undone.
+    leave the database claiming a version whose changes were never undone.  A migration
+    whose down section is empty is refused too, unless ``allow_empty_down``: then only its
+    row is removed, as dbmate does (see :func:`script`).
     """
     if steps < 1:
         raise UsageError(f"--steps must be 1 or more, got {steps}")
@@ -200,4 +219,5 @@ def down_plan(state: State, steps: int) -> Plan:
             "file is missing; restore the file first"
         )
     remaining = sorted(state.applied_set - {m.version for m in chosen})
-    return Plan("down", chosen, state.current_version, remaining[-1] if remaining else None)
+    return Plan("down", chosen, state.current_version, remaining[-1] if remaining else None,
+                allow_empty_down=allow_empty_down)

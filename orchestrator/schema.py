@@ -4,15 +4,18 @@ dbmate runs ``pg_dump --schema-only`` with fixed options, appends the
 ``schema_migrations`` rows, drops the leading comment lines (they hold version
 numbers) and trims trailing white space from every line.  Doing the same, byte for
 byte, lets a team switch between dbmate and orchestrator without schema diffs.
+orchestrator's own schema (``database.BOOKKEEPING_SCHEMA``) is always left out, so the
+file is the same whichever tool touched the database.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import pgtools
-from .database import Database
+from .database import BOOKKEEPING_SCHEMA, Database
 
 PG_DUMP_OPTIONS = [
     "--format=plain",
@@ -59,17 +62,45 @@ def trim_leading_comments(text: str) -> str:
     return "".join(out)
 
 
-def dump(db: Database) -> str:
-    """The schema text for the database, as ``dbmate dump`` would write it."""
+def dump(db: Database, extra_args: Sequence[str] = (), *, versions: bool = True) -> str:
+    """The schema text for the database, as ``dbmate dump`` would write it.
+
+    ``extra_args`` go to pg_dump where ``dbmate dump -- ARGS`` puts them (after the
+    ``--schema`` options of the URL's search_path, before the database).  Without
+    ``versions``, the migrations table and its rows are left out too: the app's schema
+    alone, to compare a live database with what the migrations make.
+    """
     pg_dump = pgtools.find_program("pg_dump", db.server_version()[0])
     args = [str(pg_dump), *PG_DUMP_OPTIONS]
     if _supports_restrict_key(pgtools.program_version(pg_dump)):
         args.append("--restrict-key=dbmate")
     for schema in db.url.search_path:
         args += ["--schema", schema]
+    args.append(f"--exclude-schema={_pattern(BOOKKEEPING_SCHEMA)}")
+    if not versions:
+        args.append(f"--exclude-table={_pattern(db.table_schema)}.{_pattern(db.table_bare_name)}")
+    args += extra_args
     args.append(db.url.conninfo(search_path=False))
     text = pgtools.run(args, env=db.url.env()).decode("utf-8")
-    return trim_leading_comments(text + db.migrations_dump())
+    return trim_leading_comments(text + (db.migrations_dump() if versions else ""))
+
+
+def _pattern(name: str) -> str:
+    """A name as a pg_dump pattern that matches exactly it (quoted: no case folding, no wildcards)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def strip_psql_meta_commands(text: str) -> str:
+    """dbmate's ``StripPsqlMetaCommands`` before a schema file is sent to the server: a psql
+    meta-command line (``\\restrict``…), which the server does not know, becomes an empty
+    line (dbmate drops it), so an error's line number is the file's."""
+    out = []
+    for line in text.split("\n"):
+        line = line.removesuffix("\r")  # as Go's line scanner does
+        out.append("\n" if line.lstrip(GO_SPACE).startswith("\\") else line + "\n")
+    if out and text.endswith("\n"):  # Go's scanner yields no empty last line
+        out.pop()
+    return "".join(out)
 
 
 def write(path: Path, text: str) -> None:

@@ -29,3 +29,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LAYERS.index(Path(item.path).relative_to(HERE).parts[0])
 
     items.sort(key=layer)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secrets():
+    """Each test starts with no registered secret, as a fresh process does (a password such
+    as "second" registered by one test would mask the word in the next test's output)."""
+    from orchestrator import redaction
+
+    with redaction.isolated():
+        yield

@@ -65,16 +65,18 @@ def load(path: Path) -> Migration:
     return read_migration(path, require_name=False)
 
 
-def expand(paths: Sequence[Path], migrations_dir: Path) -> list[Path]:
+def expand(paths: Sequence[Path], migrations_dirs: Path | Sequence[Path]) -> list[Path]:
     """The files ``orchestrator lint [FILES]`` reads: the named files (a directory means its
-    migrations), or every migration in ``migrations_dir`` when none are named."""
+    migrations), or every migration of the migrations directories when none are named."""
+    if not paths:
+        return migration_files(migrations_dirs)
     files: list[Path] = []
-    for path in paths or [migrations_dir]:
+    for path in paths:
         files += migration_files(path) if path.is_dir() else [path]
     return files
 
 
-def lint_paths(paths: Sequence[Path], migrations_dir: Path, *, direction: str = "up") -> list[Finding]:
+def lint_paths(paths: Sequence[Path], migrations_dir: Path | Sequence[Path], *, direction: str = "up") -> list[Finding]:
     """Lint the files :func:`expand` names.  A malformed file raises
     :class:`MigrationFileError` as everywhere else."""
     return lint([load(p) for p in expand(paths, migrations_dir)], direction=direction)

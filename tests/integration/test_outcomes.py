@@ -14,7 +14,7 @@ import signal
 
 import pytest
 from support import runs
-from support.postgres import fingerprint, sql, versions
+from support.postgres import fingerprint_all, sql, versions
 from support.runs import last_log
 
 from orchestrator import commands, config, health, pipeline, runlog
@@ -59,8 +59,9 @@ def deploy(project, *, probe=healthy, **request) -> tuple[int, runs.Recorder]:
 
 
 def state(project) -> tuple[list[str], dict]:
-    """Recorded versions and the fingerprint of every table (bookkeeping included)."""
-    return versions(project.url), fingerprint(project.url)
+    """Recorded versions and the fingerprint of every table (orchestrator's bookkeeping included)."""
+    tables = fingerprint_all(project.url)
+    return versions(project.url), {k: v for k, v in tables.items() if k.startswith(("public.", "orchestrator."))}
 
 
 def restore_as_printed(project, doc) -> None:
@@ -212,7 +213,8 @@ def test_session_state_never_reaches_the_next_migration_or_the_rollback(proj):
     """A migration's SET search_path must not turn a later rollback's DROP TABLE onto another schema."""
     role = f"limited_{proj.url.database}"  # may record versions, may not create tables in public
     sql(proj.url, "create schema archive; create table archive.t3 (id int); insert into archive.t3 values (42); "
-                  f"create role {role} nologin; grant all on schema_migrations, schema_migrations_checksums to {role}")
+                  f"create role {role} nologin; grant all on schema_migrations to {role}; "
+                  f"grant usage on schema orchestrator to {role}; grant all on orchestrator.checksums to {role}")
     proj.add("0001", f"set search_path to archive, public;\nset role {role};\n"
                      "create temp table scratch (id int);",
              "select 1;", name="t1")
@@ -300,14 +302,14 @@ def test_the_cli_keeps_its_exit_code_when_the_run_log_cannot_be_written(proj):
 @pytest.mark.parametrize("how", ["failure", "signal"])
 def test_a_stopped_rollback_reapplies_what_it_reverted(proj, monkeypatch, how):
     assert deploy(proj)[0] == 0
-    checksums = "select version, checksum, file, state from schema_migrations_checksums order by 1"
+    checksums = "select version, checksum, file, state from orchestrator.checksums order by version"
     before, recorded = state(proj), sql(proj.url, checksums)
     Inject(monkeypatch, 2, how)  # the second down statement: 0003 is reverted, 0002 is not
     code, out = deploy(proj, action="rollback", steps=2)
     assert code == 1, out.text
     after = state(proj)
     for fingerprints in (before[1], after[1]):  # 0003 was applied again: only its applied_at is new
-        fingerprints.pop("schema_migrations_checksums")
+        fingerprints.pop("orchestrator.checksums")
     assert after == before and sql(proj.url, checksums) == recorded
     doc = last_log(proj)
     assert doc["outcome"] == "rolled_back" and doc["rollback"]["migrations"] == ["0003_t3.sql"]

@@ -25,7 +25,7 @@ from orchestrator.dburl import DatabaseURL
 from . import REPO
 
 SHIPPED_MIGRATIONS = REPO / "db" / "migrations"
-BOOKKEEPING = ["schema_migrations", "schema_migrations_checksums"]  # dbmate's table, orchestrator's beside it
+BOOKKEEPING = ["schema_migrations"]  # dbmate's table; orchestrator's own is in its schema, not in public
 
 
 @dataclass

@@ -59,7 +59,10 @@ def test_url_precedence(tmp_path, clean_env):
     (tmp_path / ".env").write_text(f"DATABASE_URL={url('from_dotenv')}\n")
     assert config.load(root=tmp_path, environment="staging").environment.url.database == "from_dotenv"
     (tmp_path / ".env.dbmate").write_text(f'STAGING_DATABASE_URL="{url("from_env_dbmate")}"\n')
-    assert config.load(root=tmp_path, environment="staging").environment.url.database == "from_env_dbmate"
+    assert config.load(root=tmp_path, environment="staging").environment.url.database == "from_dotenv"  # as dbmate
+    files = [".env.dbmate", ".env"]
+    assert config.load(root=tmp_path, environment="staging", env_files=files).environment.url.database == (
+        "from_env_dbmate")
     clean_env.setenv("DATABASE_URL", url("from_database_url"))
     assert config.load(root=tmp_path, environment="staging").environment.url.database == "from_database_url"
     clean_env.setenv("STAGING_DATABASE_URL", url("from_staging_url"))

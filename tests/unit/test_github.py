@@ -85,6 +85,12 @@ def test_mask_prints_the_password_of_every_database_url_both_spellings():
     assert lines == ["::add-mask::p%2540ss%252Fw0rd", "::add-mask::p@ss/w0rd", "::add-mask::Plain-Secret-1"]
 
 
+def test_mask_covers_a_password_given_as_a_parameter_or_in_pgpassword():
+    environ = {"DATABASE_URL": "postgres://app@db/flowstate?sslmode=require&password=Qu%21et-7",
+               "PGPASSWORD": "From-The-Env-8"}
+    assert github.database_url_secrets(environ) == ["From-The-Env-8", "Qu%21et-7", "Qu!et-7"]
+
+
 def test_scrub_removes_url_passwords_and_known_secrets():
     text = "postgres://app:Secret-99@h/db failed; password Secret-99 again"
     assert "Secret-99" not in github.scrub(text, ["Secret-99"])

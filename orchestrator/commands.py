@@ -217,22 +217,13 @@ def up(config: Config, request: Request) -> int:
     In an environment with ``dump_schema`` (dev, by default) the schema file is written
     afterwards, as ``dbmate up`` does.  The exit code is the run's, as its run log says:
     a schema file that cannot be written is a warning.
-
-    ``rollback --allow-empty-down`` in a protected environment needs ``--expect-plan``:
-    the hash of a dry run, whose plan names each row that would go without its schema.
     """
-    env = config.environment
-    if request.allow_empty_down and env.name in PROTECTED and not request.dry_run and not request.expect_plan:
-        raise Refused(f"--allow-empty-down in the protected environment {env.name} needs --expect-plan: "
-                      "run `rollback --allow-empty-down --dry-run` first, read which rows would be removed "
-                      "without undoing their schema, then pass its plan hash; nothing changed")
     code = pipeline.deploy(config, request)
     if not request.dry_run and config.environment.dump_schema:
         try:
             dump(config)
-        except (OrchestratorError, KeyboardInterrupt) as exc:
-            console.warn(f"{config.relative(config.schema_file)} was not written: {exc or 'interrupted'}; "
-                         "run `orchestrator dump`")
+        except OrchestratorError as exc:  # (signals are settled by now: the run's code stands)
+            console.warn(f"{config.relative(config.schema_file)} was not written: {exc}; run `orchestrator dump`")
     return code
 
 

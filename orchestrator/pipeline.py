@@ -152,6 +152,7 @@ def deploy(config: Config, request: Request, parts: Parts | None = None) -> int:
                 _close(run, stack)
         with run.trap.held():  # the outcome is decided; a late signal only gets it recorded
             record(run, outcome)
+        run.trap.settle()  # and the process ends with the code recorded, whatever comes now
     outcome.raise_if_failed()
     return EXIT_OK
 
@@ -215,7 +216,8 @@ def review(run: Run, stack: ExitStack) -> Plan:
     env, request, out = run.env, run.request, run.out
     with out.group(f"Review: {request.action} on {env.name}"):
         _report_unfinished_runs(run)
-        checks.check_request(env, skip_backup=request.skip_backup)
+        checks.check_request(env, skip_backup=request.skip_backup, allow_empty_down=request.allow_empty_down,
+                             reviewed=request.dry_run or bool(request.expect_plan))
         if request.dry_run:
             run.db = stack.enter_context(open_existing(run.config))
         else:

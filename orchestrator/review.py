@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import lint
-from .config import Environment
+from .config import PROTECTED, Environment
 from .errors import Refused
 from .plan import Plan, State
 
@@ -48,8 +48,16 @@ class Review:
             raise Refused(self.refusal)
 
 
-def check_request(env: Environment, *, skip_backup: bool) -> None:
-    """What is refused before connecting at all: a backup policy the request or the config breaks."""
+def check_request(env: Environment, *, skip_backup: bool, allow_empty_down: bool = False,
+                  reviewed: bool = False) -> None:
+    """What is refused before connecting at all: a backup policy the request or the config
+    breaks, and ``--allow-empty-down`` in a protected environment without a reviewed plan
+    (``reviewed``: a dry run, or ``--expect-plan`` with the hash of one, whose plan names
+    each row that would go without its schema)."""
+    if allow_empty_down and env.name in PROTECTED and not reviewed:
+        raise Refused(f"--allow-empty-down in the protected environment {env.name} needs --expect-plan: "
+                      "run `rollback --allow-empty-down --dry-run` first, read which rows would be removed "
+                      "without undoing their schema, then pass its plan hash; nothing changed")
     if skip_backup and env.backup_required:
         raise Refused(f"--skip-backup is refused: environment {env.name} requires a backup (backup_required)")
     if env.backup_required and not env.backup:

@@ -66,21 +66,36 @@ class Trap:
         finally:
             self._held -= 1
 
+    def settle(self) -> None:
+        """From now on signals are only counted: the outcome is recorded, and the exit code
+        the process ends with must be the one recorded."""
+        self._held += 1
+
+
+_active: Trap | None = None
+
 
 @contextmanager
 def trapped() -> Iterator[Trap]:
     """Turn SIGINT, SIGTERM and SIGHUP into :class:`Interrupted` while the block runs.
 
-    Outside the main thread (where Python cannot install handlers) the trap only counts
-    nothing, and the process keeps its handlers.
+    Nested, it shares the outer trap (the CLI's), so what the pipeline settles holds until
+    the process has said its exit code.  Outside the main thread (where Python cannot
+    install handlers) the trap counts nothing, and the process keeps its handlers.
     """
+    global _active  # noqa: PLW0603  (the process's signal handlers are one global state)
+    if _active is not None:
+        yield _active
+        return
     trap = Trap()
     if threading.current_thread() is not threading.main_thread():
         yield trap
         return
     previous = {signum: signal.signal(signum, trap._handle) for signum in SIGNALS}
+    _active = trap
     try:
         yield trap
     finally:
+        _active = None
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -45,14 +45,51 @@ esac
 
 cd "${ORCH_WORKING_DIRECTORY:-.}"
 echo "Running: orchestrator ${args[*]}"
+
+# A cancelled job signals only this shell (SIGINT, SIGTERM 7.5 s later, some runners SIGHUP),
+# then kills the whole process tree 2.5 s after that.  So orchestrator is not a grandchild
+# behind a pipe: it runs as this shell's direct child, its output through a FIFO to tee (the
+# log and output.txt), and each of those signals is passed on to it at once, so that it can
+# stop cleanly and roll back (docs/pipeline.md, "Signals and cancelled jobs").  This shell
+# stays alive to publish the outputs, the run log and the summary afterwards.
+fifo="$RUNNER_TEMP/orchestrator/$id.fifo"
+mkfifo "$fifo"
+# tee ignores the signals (it stops at the end of orchestrator's output, not before).
+(
+  trap '' INT TERM HUP
+  exec tee "$work/output.txt"
+) <"$fifo" &
+tee_pid=$!
+pid=""
+forward() {
+  echo "orchestrator action: SIG$1 received, passing it on to orchestrator${pid:+ (pid $pid)}" >&2
+  if [ -n "$pid" ]; then kill -s "$1" "$pid" 2>/dev/null || true; fi
+}
+trap 'forward INT' INT
+trap 'forward TERM' TERM
+trap 'forward HUP' HUP
 set +e
-"$py" -m orchestrator "${args[@]}" 2>&1 | tee "$work/output.txt"
-code="${PIPESTATUS[0]}"
+# `trap - INT` undoes the SIGINT-ignored a background job of a non-interactive shell gets
+# (TERM and HUP are back to their defaults in a subshell already); exec keeps the pid, so
+# $pid is orchestrator itself.
+(
+  trap - INT
+  exec "$py" -m orchestrator "${args[@]}"
+) >"$fifo" 2>&1 &
+pid=$!
+while :; do
+  wait "$pid"
+  code=$?
+  # A trapped signal ends `wait` early (status > 128) while orchestrator still runs: wait again.
+  kill -0 "$pid" 2>/dev/null || break
+done
+wait "$tee_pid" 2>/dev/null
+rm -f "$fifo"
 set -e
 echo "orchestrator exited with code $code"
 echo "exit-code=$code" >>"$GITHUB_OUTPUT"
 
 publish=(--action "$ORCH_ACTION" --environment "$ORCH_ENVIRONMENT" --exit-code "$code"
-  --output-file "$work/output.txt")
+  --output-file "$work/output.txt" --plan-json "$work/plan.json")
 if [ -n "$run_log" ]; then publish+=(--run-log "$run_log"); fi
 "$py" -m orchestrator.github publish "${publish[@]}"

@@ -76,19 +76,26 @@ def reset_annotations() -> None:
 
 @functools.cache
 def _annotations():  # -> github.Annotations: one per process, imported only in GitHub Actions
-    from .github import Annotations
+    from .github import CLI_ANNOTATION_CAP, Annotations
 
-    return Annotations()
+    return Annotations(cap=CLI_ANNOTATION_CAP)
 
 
 def annotate(level: str, message: str, *, file: str | None = None, line: int | None = None,
              title: str | None = None) -> None:
     """An ``::error``/``::warning`` annotation on a file and line, in GitHub Actions only.
 
-    Deduplicated and capped at 10 per level (what GitHub shows per step); the full
-    story is in the run log and the step summary.
+    Deduplicated and capped at 9 per level: GitHub shows 10 per step, and the action's
+    run step adds one (how the run ended) after the CLI's; the full story is in the run
+    log and the step summary.  ``file`` (relative to the current directory, the project
+    root, or absolute) is given to GitHub relative to the repository (``$GITHUB_WORKSPACE``)
+    so the annotation lands on the diff whatever the action's working-directory.
     """
     if in_github_actions():
+        if file:
+            from .github import repo_path
+
+            file = repo_path(file, os.environ)
         _emit(level, message, sys.stdout, file=file, line=line, title=title)
 
 

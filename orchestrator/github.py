@@ -7,7 +7,7 @@ The action calls it twice around ``orchestrator``:
     written and percent-decoded), before anything else can print it.
 
 ``python -m orchestrator.github publish --action up --environment staging --exit-code N
-[--run-log PATH] [--output-file PATH] [--artifact-name NAME]``
+[--run-log PATH] [--output-file PATH] [--plan-json PATH]``
     the one place that writes the step's outputs (``$GITHUB_OUTPUT``, each value in a
     heredoc with a random delimiter) and the whole step summary (``$GITHUB_STEP_SUMMARY``,
     kept under :data:`SUMMARY_LIMIT`): the run log's Markdown for ``up``/``rollback``
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import re
 import sys
@@ -37,8 +38,25 @@ from . import runlog
 from .runlog import render_markdown
 
 SUMMARY_LIMIT = 900 * 1024  # bytes; GitHub refuses a step summary over 1 MiB
-ANNOTATION_CAP = 10  # GitHub shows 10 errors and 10 warnings per step
-OUTPUT_NAMES = ("outcome", "exit-code", "plan-hash", "applied", "rolled-back", "backup-url", "run-log")
+ANNOTATION_CAP = 10  # GitHub shows 10 errors, 10 warnings and 10 notices per step
+# What the CLI itself may annotate per level in the action's run step: one fewer than GitHub
+# shows, so that the annotation `publish` adds in the same step (how the run ended) is never
+# the one GitHub drops.
+CLI_ANNOTATION_CAP = ANNOTATION_CAP - 1
+OUTPUT_NAMES = (
+    "outcome",
+    "exit-code",
+    "plan-hash",
+    "applied",
+    "rolled-back",
+    "backup-url",
+    "run-log",
+    "pending-count",
+    "applied-count",
+    "current-version",
+    "target-version",
+    "plan-json",
+)
 OUTCOME_BY_CODE = {0: "success", 1: "failed", 2: "refused", 3: "needs_restore"}
 _HEADLINE = {
     "success": "✅ success",
@@ -233,6 +251,7 @@ def outputs_from_run_log(doc: Mapping[str, Any], run_log: str = "") -> dict[str,
         for m in doc.get("migrations") or []
         if m.get("direction") == direction and m.get("result") == done and m["file"] not in undone
     ]
+    has_plan = bool(doc.get("plan"))
     return {
         "outcome": str(doc.get("outcome") or ""),
         "exit-code": str(doc.get("exit_code") if doc.get("exit_code") is not None else ""),
@@ -241,6 +260,29 @@ def outputs_from_run_log(doc: Mapping[str, Any], run_log: str = "") -> dict[str,
         "rolled-back": "true" if doc.get("outcome") == "rolled_back" else "false",
         "backup-url": str((doc.get("backup") or {}).get("url") or ""),
         "run-log": run_log,
+        "pending-count": str(len(plan.get("migrations") or [])) if has_plan else "",
+        "applied-count": str(len(applied)),
+        "current-version": str(plan.get("from_version") or ""),
+        "target-version": str(plan.get("target_version") or ""),
+        "plan-json": "",
+    }
+
+
+def plan_document(doc: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """The run log's plan as the ``plan-json`` file holds it (files relative to the repository)."""
+    plan = doc.get("plan")
+    if not plan:
+        return None
+    shown = copy.deepcopy(dict(plan))
+    for m in shown.get("migrations") or []:
+        if m.get("file"):
+            m["file"] = repo_path(m["file"], environ)
+    return {
+        "action": doc.get("action"),
+        "environment": doc.get("environment"),
+        "outcome": doc.get("outcome"),
+        "pending_count": len(shown.get("migrations") or []),
+        **shown,
     }
 
 
@@ -317,9 +359,14 @@ _MIGRATION_ERROR = re.compile(
 
 
 def repo_path(path: str, environ: Mapping[str, str]) -> str:
-    """``path`` relative to the repository (``$GITHUB_WORKSPACE``), as annotations want it."""
+    """``path`` (absolute, or relative to the current directory: the action's
+    working-directory) relative to the repository (``$GITHUB_WORKSPACE``), as annotations
+    want it; unchanged when outside the repository or without ``$GITHUB_WORKSPACE``."""
+    workspace = environ.get("GITHUB_WORKSPACE")
+    if not workspace:
+        return path
     full = Path(path) if Path(path).is_absolute() else Path.cwd() / path
-    root = Path(environ.get("GITHUB_WORKSPACE") or Path.cwd())
+    root = Path(workspace)
     try:
         return full.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
@@ -336,10 +383,13 @@ def publish(
     exit_code: int,
     run_log: Path | None = None,
     output_file: Path | None = None,
+    plan_json: Path | None = None,
     environ: Mapping[str, str] | None = None,
     out: TextIO | None = None,
 ) -> dict[str, str]:
-    """Write the step's outputs and its whole summary; one annotation saying how it ended."""
+    """Write the step's outputs (``plan_json``: where to write the plan file) and its whole
+    summary; one annotation saying how it ended (the CLI left room for it: at most
+    :data:`CLI_ANNOTATION_CAP` of its own per level)."""
     environ = os.environ if environ is None else environ
     secrets_found = database_url_secrets(environ)
     notes = Annotations(out=out)
@@ -357,9 +407,14 @@ def publish(
         values = outputs_from_run_log(doc, str(run_log))
         values["exit-code"] = str(exit_code)  # the process's code is the truth
         shown = copy.deepcopy(doc)  # migration files as the repository names them
-        for m in (shown.get("plan") or {}).get("migrations") or []:
-            if m.get("file"):
+        for m in [*((shown.get("plan") or {}).get("migrations") or []), *(shown.get("findings") or [])]:
+            if isinstance(m, dict) and m.get("file"):
                 m["file"] = repo_path(m["file"], environ)
+        planned = plan_document(doc, environ)
+        if planned is not None and plan_json is not None:
+            plan_json.parent.mkdir(parents=True, exist_ok=True)
+            plan_json.write_text(json.dumps(planned, indent=2) + "\n", encoding="utf-8")
+            values["plan-json"] = str(plan_json)
         summary = summary_from_run_log(shown)  # findings were annotated by the run itself, on their lines
         error = doc.get("error")
     else:
@@ -418,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--exit-code", type=int, required=True)
     p.add_argument("--run-log", type=Path)
     p.add_argument("--output-file", type=Path)
+    p.add_argument("--plan-json", type=Path, help="where to write the plan as JSON (when there is one)")
     args = parser.parse_args(argv)
     if args.command == "mask":
         mask_database_urls(os.environ)
@@ -428,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         exit_code=args.exit_code,
         run_log=args.run_log,
         output_file=args.output_file,
+        plan_json=args.plan_json,
     )
     return 0
 

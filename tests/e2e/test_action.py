@@ -27,13 +27,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from support import REPO
 from support.action_runner import WORKFLOWS, all_steps, interpolate, run_action
 from support.action_runner import load_workflow as load
-from support.postgres import versions
+from support.postgres import fingerprint, in_pg_sleep, versions
+from support.processes import wait_for
 from support.project import URL_VARIABLES
 
 
@@ -62,6 +64,7 @@ def install_step(runner_temp: Path, work: Path):
         files=work / "files",
         env=_base_env(),
         uses_outputs=_setup_python(),
+        given_outputs=_setup_python(),  # setup-python is left out by `only`: its python-path
         only={"install"},
         timeout=600,
     )
@@ -97,11 +100,15 @@ def test_install_step_builds_a_venv_of_its_own_and_reuses_it(installed, runner_t
     assert "Reusing" in step.stdout or stamp != installed["stamp"], step.stdout
     assert step.outputs["python"] == str(python)
     pins = subprocess.run(
-        [str(python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True
+        [str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True
     ).stdout
-    for line in (REPO / "action" / "requirements.txt").read_text().splitlines():
-        if line and not line.startswith("#") and ";" not in line:
-            assert line.lower() in pins.lower(), line
+    installed_pins = {re.sub(r"[-_.]+", "-", line.lower()) for line in pins.splitlines()}
+    # no DATABASE_URL for staging here: the embedded PostgreSQL is added to the base set
+    for name in ("requirements.txt", "requirements-embedded.txt"):
+        for line in (REPO / "action" / name).read_text().splitlines():
+            if line and not line.startswith((" ", "#")) and ";" not in line:
+                pin = re.sub(r"[-_.]+", "-", line.split()[0].lower())
+                assert pin in installed_pins, line
 
 
 def dispatch(workflow: str, step_id: str | None, inputs: dict, secrets: dict) -> tuple[dict, dict]:
@@ -111,7 +118,8 @@ def dispatch(workflow: str, step_id: str | None, inputs: dict, secrets: dict) ->
         s for s in all_steps(doc) if s.get("uses") == "./" and (step_id is None or s.get("id") == step_id)
     ]
     assert len(steps) == 1, [s.get("id") for s in steps]
-    contexts = {"inputs": inputs, "secrets": secrets, "vars": {}, "github": {}, "env": {}}
+    contexts = {"inputs": inputs, "secrets": secrets, "vars": {}, "github": {}, "env": {},
+                "needs": {"plan": {"outputs": {"plan-hash": ""}}}}
     with_ = {k: interpolate(v, contexts) for k, v in (steps[0].get("with") or {}).items()}
     env = {k: interpolate(v, contexts) for k, v in (steps[0].get("env") or {}).items()}
     return with_, env
@@ -120,20 +128,23 @@ def dispatch(workflow: str, step_id: str | None, inputs: dict, secrets: dict) ->
 def run_db_migrate(
     project, installed, runner_temp, tmp_path, *, action: str, dry_run: bool, url: str
 ) -> object:
-    """Run the action as db-migrate.yml runs it for `gh workflow run ... -f action=... -f dry_run=...`."""
+    """Run the action as db-migrate.yml runs it for `gh workflow run ... -f action=... -f dry_run=...`:
+    a dry run is the plan job's step, an apply the apply job's (here without the plan job's hash;
+    tests/e2e/test_plan_apply.py runs the pair)."""
     with_, step_env = dispatch(
         "db-migrate.yml",
-        "db",
+        "db" if dry_run else "apply",
         {"environment": "staging", "action": action, "dry_run": dry_run},
         {"DATABASE_URL": url},
     )
-    assert with_ == {"environment": "staging", "action": action, "dry_run": "true" if dry_run else "false"}
+    expected = {"environment": "staging", "action": action, "dry_run": "true" if dry_run else "false"}
+    assert with_ == (expected if dry_run else {**expected, "expect_plan": ""})
     return run_action(
         with_,
         workspace=project.root,
         runner_temp=runner_temp,
         files=tmp_path / "gh",
-        env=_base_env(ORCH_PYTHON=installed["python"], **step_env),
+        env=_base_env(**step_env),
         uses_outputs=_setup_python(),
     )
 
@@ -183,9 +194,13 @@ def test_db_migrate_dry_run_reviews_and_changes_nothing(staging, installed, runn
     assert "<details><summary><code>db/migrations/0004_notes.sql</code></summary>" in summary
     assert "add column notes" in summary
     assert f"Plan hash: `{out['plan-hash']}`" in summary
-    # the artifact: run log (JSON, Markdown) and console output; the final step did not fail
+    # the artifact: run log (JSON, Markdown), console output and the plan (the plan-json
+    # output); the final step did not fail
     folder = _artifact(run)
-    assert {p.name for p in folder.iterdir()} == {"run.json", "run.md", "output.txt"}
+    assert {p.name for p in folder.iterdir()} == {"run.json", "run.md", "output.txt", "plan.json"}
+    plan = json.loads((folder / "plan.json").read_text())
+    assert out["plan-json"] == str(folder / "plan.json") and plan["hash"] == out["plan-hash"]
+    assert [m["file"] for m in plan["migrations"]] == ["db/migrations/0004_notes.sql"]
     assert not run.step("run").returncode
     assert not next(s for s in run.steps if s.name.startswith("Fail")).ran
 
@@ -337,7 +352,7 @@ def test_pr_check_workflow_verifies_and_plans_what_the_pull_request_adds(
     assert r.code == 0, r.text
     shutil.rmtree(shipped.root / ".orchestrator")  # a fresh checkout has no local state
     job = load(WORKFLOWS / "db-pr-check.yml")["jobs"]["check"]
-    env = _base_env(ORCH_PYTHON=installed["python"])  # no DATABASE_URL: the runner's embedded server
+    env = _base_env()  # no DATABASE_URL: the runner's embedded server
     results: dict[str, object] = {}
     failed = False
     try:
@@ -389,3 +404,73 @@ def test_pr_check_workflow_verifies_and_plans_what_the_pull_request_adds(
     assert "from version `0003` to `0004`" in plan.summary and "add column notes" in plan.summary
     names = {next(s for s in r.steps if "upload" in s.name.lower()).with_["name"] for r in results.values()}
     assert len(names) == 3  # artifact names never collide within a run
+
+
+def test_a_cancelled_job_reaches_orchestrator_and_ends_in_a_documented_outcome(
+    staging, installed, runner_temp, tmp_path
+):
+    """Cancelling the job signals only the run step's bash (SIGINT, SIGTERM 7.5 s later, the
+    process group killed 10 s after the first): orchestrator must get them, roll back, and
+    leave its run log and the step's outputs."""
+    staging.add("0004", "create table cancelled (id int);\nselect pg_sleep(47);", "drop table cancelled;",
+                name="slow")
+    before = fingerprint(staging.url)
+    ended: dict[str, float] = {}
+
+    def cancel(proc: subprocess.Popen) -> None:
+        wait_for(lambda: in_pg_sleep(staging.url, 47), timeout=120, what="the migration to run")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)  # the entry process only, as the runner does
+        for at, then in ((7.5, signal.SIGTERM), (10.0, signal.SIGKILL)):
+            try:
+                proc.wait(timeout=max(0.0, started + at - time.monotonic()))
+                break
+            except subprocess.TimeoutExpired:
+                if then == signal.SIGKILL:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                else:
+                    proc.send_signal(then)
+        ended["seconds"] = time.monotonic() - started
+
+    run = run_action(
+        {"environment": "staging", "action": "up", "dry_run": "false"},
+        workspace=staging.root,
+        runner_temp=runner_temp,
+        files=tmp_path / "gh",
+        env=_base_env(DATABASE_URL=staging.url.dbmate_url()),
+        uses_outputs=_setup_python(),
+        on_start={"run": cancel},
+    )
+    assert ended["seconds"] < 7.5, run.step("run").stdout  # ended on the first signal, before SIGTERM
+    out = run.outputs
+    assert (out["outcome"], out["exit-code"]) == ("rolled_back", "1"), run.step("run").stdout
+    assert fingerprint(staging.url) == before
+    doc = json.loads((_artifact(run) / "run.json").read_text())
+    assert (doc["outcome"], doc["exit_code"], doc["signals"]) == ("rolled_back", 1, ["SIGINT"])
+    assert "Traceback" not in run.step("run").stdout + run.step("run").stderr
+
+
+def test_many_findings_stay_within_githubs_ten_annotations_with_the_outcome_on_repository_paths(
+    staging, installed, runner_temp, tmp_path
+):
+    """15 blocking findings in a project under `working-directory: app`: each level shows at most
+    10 annotations, the outcome is one of them, and files are named from the repository root."""
+    workspace = tmp_path / "repo"
+    shutil.copytree(staging.root / "db", workspace / "app" / "db")
+    for i in range(15):
+        (workspace / "app" / "db" / "migrations" / f"{1000 + i}_index_{i}.sql").write_text(
+            f"-- migrate:up\ncreate index idx_{i} on customers (name);\n\n-- migrate:down\ndrop index idx_{i};\n")
+    run = run_action(
+        {"environment": "staging", "action": "up", "dry_run": "true", "working-directory": "app"},
+        workspace=workspace,
+        runner_temp=runner_temp,
+        files=tmp_path / "gh",
+        env=_base_env(DATABASE_URL=staging.url.dbmate_url()),
+        uses_outputs=_setup_python(),
+    )
+    assert run.outputs["outcome"] == "refused" and run.outputs["exit-code"] == "2"
+    errors = re.findall(r"^::error (.*?)::", run.log, re.MULTILINE)
+    assert 1 <= len(errors) <= 10, errors
+    assert any("title=orchestrator up on staging" in e for e in errors), errors
+    files = [m for e in errors for m in re.findall(r"file=([^,]+)", e)]
+    assert files and all(f.startswith("app/db/migrations/") for f in files), files

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,14 +189,21 @@ def run_action(
     env: Mapping[str, str],
     uses_outputs: Mapping[str, Mapping[str, str]] | None = None,
     only: set[str] | None = None,
+    given_outputs: Mapping[str, Mapping[str, str]] | None = None,
     github: Mapping[str, str] | None = None,
     runner_os: str = "Linux",
     timeout: float = 300,
+    on_start: Mapping[str, Callable[[subprocess.Popen], None]] | None = None,
 ) -> ActionRun:
     """Run ``action.yml`` with ``inputs`` (see the module docstring).
 
     ``env`` is the job's environment (including what the calling step's ``env:`` sets);
-    ``files`` is a directory for the per-step files; ``only`` limits the run to these step ids.
+    ``files`` is a directory for the per-step files; ``only`` limits the run to these step ids,
+    and ``given_outputs`` gives the outputs of steps it leaves out (by id), as if they had run
+    (the install step's ``python``, to run the action's run step alone).
+    ``on_start`` maps a step id to a function called (in a thread) with the step's process
+    once started: its bash is the entry process, in a process group of its own, as a
+    runner's is (a test sends it the signals a cancelled job gets).
     """
     action = load_action()
     declared = action.get("inputs") or {}
@@ -233,6 +241,8 @@ def run_action(
         result = StepResult(name, sid, kind, ran=False)
         results.append(result)
         if only is not None and sid not in only:
+            if sid and given_outputs and sid in given_outputs:
+                steps_ctx[sid] = {"outputs": dict(given_outputs[sid]), "outcome": "success", "conclusion": "success"}
             continue
         if not condition(step.get("if"), contexts, failed):
             continue
@@ -267,18 +277,30 @@ def run_action(
             "RUNNER_OS": contexts["runner"]["os"],
             **result.env,
         }
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
             cwd=step.get("working-directory") or workspace,
             env=step_env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=False,
-            timeout=timeout,
+            start_new_session=True,
         )
+        hook = (on_start or {}).get(sid or "")
+        watcher = threading.Thread(target=hook, args=(proc,), daemon=True) if hook else None
+        if watcher:
+            watcher.start()
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        if watcher:
+            watcher.join(timeout=30)
         result.ran = True
         result.returncode = proc.returncode
-        result.stdout, result.stderr = proc.stdout, proc.stderr
+        result.stdout, result.stderr = stdout, stderr
         result.outputs = parse_output_file(paths["GITHUB_OUTPUT"].read_text(encoding="utf-8"))
         result.summary = paths["GITHUB_STEP_SUMMARY"].read_text(encoding="utf-8")
         outcome = "success" if proc.returncode == 0 else "failure"

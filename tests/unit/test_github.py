@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 from support.action_runner import parse_output_file
 
@@ -135,8 +136,30 @@ def test_console_annotations_only_in_github_actions_and_capped(monkeypatch, caps
     console.annotate("error", "failed 0", file="db/migrations/0001_init.sql", line=1)  # duplicate
     console.warn("no backup taken (--skip-backup)")
     captured = capsys.readouterr()
-    assert captured.out.count("::error file=db/migrations/0001_init.sql,line=") == 10
+    # 9, not GitHub's 10: the action's publish adds the outcome's annotation in the same step
+    assert captured.out.count("::error file=db/migrations/0001_init.sql,line=") == github.CLI_ANNOTATION_CAP == 9
     assert captured.err == "::warning::no backup taken (--skip-backup)\n"
+
+
+def test_console_annotations_name_files_relative_to_the_repository(monkeypatch, capsys, tmp_path):
+    """With the action's working-directory set, the CLI runs in <repo>/<dir>: its paths
+    (relative to that directory, or absolute) are given to GitHub relative to the repository."""
+    console._annotations.cache_clear()
+    project = tmp_path / "services" / "api"
+    project.mkdir(parents=True)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+    console.annotate("error", "relative", file="db/migrations/0001_a.sql", line=2)
+    console.annotate("warning", "absolute", file=str(project / "db" / "migrations" / "0002_b.sql"), line=3)
+    console.annotate("warning", "outside", file="/elsewhere/x.sql", line=1)
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "::error file=services/api/db/migrations/0001_a.sql,line=2::relative",
+        "::warning file=services/api/db/migrations/0002_b.sql,line=3::absolute",
+        "::warning file=/elsewhere/x.sql,line=1::outside",
+    ]
+    console._annotations.cache_clear()
 
 
 # -- the step summary ------------------------------------------------------------------
@@ -171,9 +194,41 @@ def test_outputs_from_a_rolled_back_run():
         "rolled-back": "true",
         "backup-url": "s3://bucket/staging/20260101T000000Z-abcd.dump",
         "run-log": "/tmp/run.json",
+        "pending-count": str(len(doc["plan"]["migrations"])),
+        "applied-count": "0",
+        "current-version": doc["plan"]["from_version"] or "",
+        "target-version": doc["plan"]["target_version"] or "",
+        "plan-json": "",
     }
+    assert set(out) == set(github.OUTPUT_NAMES)
     ok = github.outputs_from_run_log(run_log_doc("success"))
-    assert ok["applied"] == "0004_a.sql" and ok["rolled-back"] == "false"
+    assert ok["applied"] == "0004_a.sql" and ok["rolled-back"] == "false" and ok["applied-count"] == "1"
+
+
+def test_publish_writes_the_plan_json_with_repository_paths(tmp_path, monkeypatch, capsys):
+    project = tmp_path / "svc"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    doc = run_log_doc("dry_run")
+    for m in doc["plan"]["migrations"]:
+        m["file"] = f"db/migrations/{Path(m['file']).name}"
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    env = {
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+        "GITHUB_WORKSPACE": str(tmp_path),
+    }
+    github.publish(
+        action="up", environment="staging", exit_code=0, run_log=path, plan_json=tmp_path / "plan.json", environ=env
+    )
+    outputs = parse_output_file((tmp_path / "out").read_text())
+    assert outputs["plan-json"] == str(tmp_path / "plan.json")
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["hash"] == doc["plan"]["hash"] and plan["pending_count"] == len(doc["plan"]["migrations"])
+    assert outputs["pending-count"] == str(plan["pending_count"])
+    assert all(m["file"].startswith("svc/db/migrations/") for m in plan["migrations"])
+    assert "svc/db/migrations/" in (tmp_path / "summary").read_text()
 
 
 def test_publish_a_run_log(tmp_path, capsys):

@@ -1,0 +1,5 @@
+-- migrate:up
+alter table accounts add column email text;
+
+-- migrate:down
+alter table accounts drop column email;

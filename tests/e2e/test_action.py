@@ -32,11 +32,10 @@ from pathlib import Path
 
 import pytest
 from support import REPO
-from support.action_runner import WORKFLOWS, all_steps, interpolate, run_action
+from support.action_runner import WORKFLOWS, all_steps, interpolate, job_env, run_action
 from support.action_runner import load_workflow as load
 from support.postgres import fingerprint, in_pg_sleep, versions
 from support.processes import wait_for
-from support.project import URL_VARIABLES
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +61,7 @@ def install_step(runner_temp: Path, work: Path):
         workspace=work,
         runner_temp=runner_temp,
         files=work / "files",
-        env=_base_env(),
+        env=job_env(),
         uses_outputs=_setup_python(),
         given_outputs=_setup_python(),  # setup-python is left out by `only`: its python-path
         only={"install"},
@@ -74,17 +73,6 @@ def install_step(runner_temp: Path, work: Path):
 def _setup_python() -> dict:
     """What actions/setup-python outputs: the interpreter (here this one's base)."""
     return {"setup-python": {"python-path": getattr(sys, "_base_executable", sys.executable)}}
-
-
-def _base_env(**extra: str) -> dict[str, str]:
-    """The job's environment: this one's, without database URLs or GitHub variables."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in URL_VARIABLES and not k.startswith(("GITHUB_", "RUNNER_", "INPUT_", "ORCH_"))
-    }
-    env.update(extra)
-    return env
 
 
 def test_install_step_builds_a_venv_of_its_own_and_reuses_it(installed, runner_temp, tmp_path):
@@ -144,7 +132,7 @@ def run_db_migrate(
         workspace=project.root,
         runner_temp=runner_temp,
         files=tmp_path / "gh",
-        env=_base_env(**step_env),
+        env=job_env(**step_env),
         uses_outputs=_setup_python(),
     )
 
@@ -295,7 +283,7 @@ def test_bad_inputs_are_refused_before_anything_is_installed(inputs, message, tm
         workspace=tmp_path,
         runner_temp=tmp_path / "temp",
         files=tmp_path / "gh",
-        env=_base_env(),
+        env=job_env(),
         uses_outputs=_setup_python(),
     )
     pre = run.step("preflight")
@@ -315,7 +303,7 @@ def test_not_linux_fails_fast(tmp_path):
         workspace=tmp_path,
         runner_temp=tmp_path / "t",
         files=tmp_path / "gh",
-        env=_base_env(),
+        env=job_env(),
         runner_os="macOS",
         uses_outputs=_setup_python(),
     )
@@ -352,7 +340,7 @@ def test_pr_check_workflow_verifies_and_plans_what_the_pull_request_adds(
     assert r.code == 0, r.text
     shutil.rmtree(shipped.root / ".orchestrator")  # a fresh checkout has no local state
     job = load(WORKFLOWS / "db-pr-check.yml")["jobs"]["check"]
-    env = _base_env()  # no DATABASE_URL: the runner's embedded server
+    env = job_env()  # no DATABASE_URL: the runner's embedded server
     results: dict[str, object] = {}
     failed = False
     try:
@@ -437,7 +425,7 @@ def test_a_cancelled_job_reaches_orchestrator_and_ends_in_a_documented_outcome(
         workspace=staging.root,
         runner_temp=runner_temp,
         files=tmp_path / "gh",
-        env=_base_env(DATABASE_URL=staging.url.dbmate_url()),
+        env=job_env(DATABASE_URL=staging.url.dbmate_url()),
         uses_outputs=_setup_python(),
         on_start={"run": cancel},
     )
@@ -465,7 +453,7 @@ def test_many_findings_stay_within_githubs_ten_annotations_with_the_outcome_on_r
         workspace=workspace,
         runner_temp=runner_temp,
         files=tmp_path / "gh",
-        env=_base_env(DATABASE_URL=staging.url.dbmate_url()),
+        env=job_env(DATABASE_URL=staging.url.dbmate_url()),
         uses_outputs=_setup_python(),
     )
     assert run.outputs["outcome"] == "refused" and run.outputs["exit-code"] == "2"

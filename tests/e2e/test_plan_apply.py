@@ -10,27 +10,15 @@ has orchestrator installed (``e2e/test_action.py`` runs the real install).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from support.action_runner import WORKFLOWS, interpolate, run_action
+from support.action_runner import WORKFLOWS, interpolate, job_env, run_action
 from support.action_runner import load_workflow as load
 from support.postgres import versions
-from support.project import URL_VARIABLES
 
 INPUTS = {"environment": "staging", "action": "up", "dry_run": False}
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in URL_VARIABLES and not k.startswith(("GITHUB_", "RUNNER_", "INPUT_", "ORCH_"))
-    }
-    env.update(extra)
-    return env
 
 
 def run_job_step(job: str, project, tmp_path: Path, url: str, needs: dict | None = None):
@@ -52,7 +40,7 @@ def run_job_step(job: str, project, tmp_path: Path, url: str, needs: dict | None
         workspace=project.root,
         runner_temp=tmp_path / "runner",
         files=tmp_path / job,
-        env=_env(**env),
+        env=job_env(**env),
         only={"preflight", "run"},
         given_outputs={"install": {"python": sys.executable}},
     )
@@ -104,7 +92,7 @@ def test_apply_refuses_when_the_database_moved_on_after_the_plan(staging, tmp_pa
     other = subprocess.run(
         [sys.executable, "-m", "orchestrator", "-e", "staging", "up"],
         cwd=staging.root,
-        env=_env(DATABASE_URL=url),
+        env=job_env(DATABASE_URL=url),
         capture_output=True,
         text=True,
         check=False,

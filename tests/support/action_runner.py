@@ -19,6 +19,7 @@ the caller says it would have given (``uses_outputs``).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
@@ -30,6 +31,7 @@ from typing import Any
 import yaml
 
 from . import REPO
+from .project import URL_VARIABLES
 
 ACTION = REPO / "action.yml"
 
@@ -331,3 +333,16 @@ def load_workflow(path: Path) -> dict[str, Any]:
 def all_steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Every step of every job of a workflow."""
     return [s for job in doc["jobs"].values() for s in job.get("steps") or []]
+
+
+def job_env(**extra: str) -> dict[str, str]:
+    """A job's environment on the runner: this process's, without database URLs or the
+    GitHub and action variables a test sets itself, plus ``extra``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in URL_VARIABLES and not k.startswith(("GITHUB_", "RUNNER_", "INPUT_", "ORCH_"))
+    }
+    env.update(extra)
+    return env
+

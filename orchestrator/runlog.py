@@ -141,10 +141,13 @@ class RunLog:
     # -- as the run goes ---------------------------------------------------------------
 
     def open(self, path: Path) -> None:
-        """Start writing the log at ``path``: the first snapshot, then events as they come."""
+        """Start writing the log at ``path``: the first snapshot and an empty journal, then
+        events as they come.  The journal lives until the log is finished, so a later run
+        finds the logs that never finished by their journals alone."""
         self.path = path
         self._guard(lambda: path.parent.mkdir(parents=True, exist_ok=True))
         self.save()
+        self._guard(lambda: journal_path(path).touch())
 
     def save(self) -> None:
         """Write the whole document (atomically: a reader never sees half of it)."""
@@ -312,11 +315,13 @@ def _alive(process: dict[str, Any]) -> bool:
 def unfinished_runs(directory: Path, environment: str) -> list[dict[str, Any]]:
     """Run logs in ``directory`` of ``environment`` whose process died before they finished.
 
-    Each is closed as ``interrupted`` (its journal folded in, a summary written) so it is
-    reported once, and returned, oldest first.
+    Only logs with a journal beside them can be unfinished (a finished log has none), so
+    the history of finished runs is never read.  Each is closed as ``interrupted`` (its
+    journal folded in, a summary written) so it is reported once, and returned, oldest first.
     """
     found = []
-    for path in sorted(directory.glob("*.json")):
+    for journal in directory.glob("*.journal"):
+        path = journal.with_suffix(".json")
         try:
             doc = read(path)
         except (OSError, ValueError):
@@ -333,7 +338,7 @@ def unfinished_runs(directory: Path, environment: str) -> list[dict[str, Any]]:
         except OSError:
             pass
         found.append(doc)
-    return found
+    return sorted(found, key=lambda doc: doc.get("started_at") or "")
 
 
 # -- Markdown ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from .engine import (
     open_database,
     open_existing,
     run_plan,
+    store_opener,
     target_url,
 )
 from .errors import MigrationFileError, OrchestratorError, Refused, UsageError
@@ -501,12 +502,11 @@ def _verify_report(
 
 
 def _backup_store(config: Config) -> backup.Store:
-    env = config.environment
-    if not env.backup:
-        raise UsageError(
-            f"environment {env.name} has no backup store: set environments.{env.name}.backup in the config"
-        )
-    return backup.open_store(env.backup, root=config.root, sse=env.sse, kms_key_id=env.kms_key_id)
+    opener = store_opener(config)
+    if opener is None:
+        name = config.environment.name
+        raise UsageError(f"environment {name} has no backup store: set environments.{name}.backup in the config")
+    return opener()
 
 
 def backups_list(config: Config) -> int:

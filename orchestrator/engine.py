@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from contextlib import contextmanager
 
@@ -83,6 +83,23 @@ def run_one(db: Database, script: Script, timeouts: Timeouts = Timeouts(), *, ou
     seconds = db.run(script, timeouts, on_retry=out.warn)
     out.say(f"{past}: {name} in {ms(seconds)}")
     return seconds
+
+
+def store_opener(config: Config) -> Callable[[], Any] | None:
+    """What opens the environment's backup store (``backup.Store``), or None where it has none.
+
+    A function, not the store: commands that never touch it do not import boto3.
+    """
+    env = config.environment
+    if not env.backup:
+        return None
+
+    def open_store() -> Any:
+        from . import backup  # noqa: PLC0415  (boto3 only where backups are used)
+
+        return backup.open_store(env.backup, root=config.root, sse=env.sse, kms_key_id=env.kms_key_id)
+
+    return open_store
 
 
 def lint_severities(config: Config) -> dict[str, str]:

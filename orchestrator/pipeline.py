@@ -30,7 +30,7 @@ from . import backup, console, health, lint, runlog
 from . import review as checks
 from .config import Config, Timeouts
 from .database import Database
-from .engine import annotate_findings, lint_severities, load_state, open_database, open_existing, run_one
+from .engine import annotate_findings, lint_severities, load_state, open_database, open_existing, run_one, store_opener
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_RESTORE, MigrationFailed, OrchestratorError, Refused, RunFailed
 from .plan import Plan, Script, State, down_plan, up_plan
 from .redaction import redact, register_secret
@@ -76,15 +76,12 @@ class Parts:
     def of(cls, config: Config, out: Any = console) -> Parts:
         env = config.environment
 
-        def store() -> backup.Store:
-            return backup.open_store(env.backup, root=config.root, sse=env.sse, kms_key_id=env.kms_key_id)
-
         def probe(db: Database | None, expected: str | None, phase: str) -> health.HealthResult:
             db_probe = health.database_probe(db, expected, table=config.migrations_table) if db else None
             return health.check(env.health.url, db_probe, env.health,
                                 on_attempt=lambda a: out.say(f"health: {a.describe()}"))
 
-        return cls(store if env.backup else None, probe, out)
+        return cls(store_opener(config), probe, out)
 
 
 @dataclass(frozen=True)

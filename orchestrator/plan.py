@@ -145,7 +145,7 @@ class Plan:
                                                   for m in self.migrations))
         object.__setattr__(self, "reverse", {m.version: reverse_script(m, self.direction) for m in self.migrations})
 
-    @property
+    @cached_property  # asked once per migration by the plan's rendering and its run-log document
     def irreversible(self) -> dict[str, str]:
         """Versions a failed run could not undo, and why."""
         return {v: why for v, why in self.reverse.items() if isinstance(why, str)}

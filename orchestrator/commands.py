@@ -87,8 +87,7 @@ def status(config: Config, *, as_json: bool = False, exit_code: bool = False, qu
     files = status_files(config.migrations_dirs)
     migrations = tuple(f.migration for f in files if f.migration is not None)
     with open_existing(config) as db:
-        state = (State(migrations, ()) if db is None else
-                 State(migrations, tuple(db.applied_versions()), db.checksums_applied(), db.unfinished()))
+        state = load_state(config, db, migrations)
     applied = state.applied_set
     pending = [f for f in files if f.version not in applied]
     malformed = [f for f in files if f.error is not None]

@@ -14,7 +14,7 @@ from .config import Config
 from .config import Timeouts
 from .database import Database
 from .dburl import DatabaseURL
-from .migrations import discover
+from .migrations import Migration, discover
 from .plan import Plan, Script, State
 
 
@@ -59,12 +59,14 @@ def open_existing(config: Config) -> Iterator[Database | None]:
         yield db
 
 
-def load_state(config: Config, db: Database | None) -> State:
-    """Parse every migration file first, so a bad file stops the run before any SQL."""
-    migrations = discover(config.migrations_dirs)
+def load_state(config: Config, db: Database | None, migrations: Iterable[Migration] | None = None) -> State:
+    """The files against what the database records.  Without ``migrations``, every file is
+    parsed first, so a bad file stops the run before any SQL (``status`` passes the files it
+    could read)."""
+    files = tuple(discover(config.migrations_dirs) if migrations is None else migrations)
     if db is None:
-        return State(tuple(migrations), ())
-    return State(tuple(migrations), tuple(db.applied_versions()), db.checksums_applied(), db.unfinished())
+        return State(files, ())
+    return State(files, tuple(db.applied_versions()), db.checksums_applied(), db.unfinished())
 
 
 def run_plan(db: Database, plan: Plan) -> list[tuple[str, float]]:

@@ -14,6 +14,7 @@ unset); ``db/orchestrator.yml``; the default.
 from __future__ import annotations
 
 import os
+import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,12 +64,27 @@ class Health:
 class Timeouts:
     """The lock guard of each migration, in seconds (0 = no limit): ``lock_timeout`` and
     ``statement_timeout``, and how often to retry a migration whose lock was not granted in
-    time, after pauses that double from ``retry_delay``."""
+    time (:meth:`pause`)."""
 
     lock: float = 0.0
     statement: float = 0.0
     lock_retries: int = 0
     retry_delay: float = 1.0
+
+    def pause(self, attempt: int) -> float:
+        """The pause before retry ``attempt + 1``: doubling from ``retry_delay``, capped at
+        :data:`MAX_RETRY_PAUSE`, each drawn between half and all of that ("equal jitter").
+
+        Doubling lets a long transaction that holds the lock finish without a storm of
+        attempts, each of which makes the app's queries wait up to ``lock_timeout``; the cap
+        keeps the whole wait bounded; the jitter keeps two deploys (or shards of a fleet)
+        that failed together from retrying in step against the same lock holder.
+        """
+        ceiling = min(MAX_RETRY_PAUSE, self.retry_delay * 2**attempt)
+        return ceiling * (0.5 + random.random() / 2)
+
+
+MAX_RETRY_PAUSE = 10.0  # seconds: the longest pause between two attempts at a lock
 
 
 @dataclass(frozen=True)
@@ -85,11 +101,11 @@ class Environment:
     sse: str = "AES256"
     kms_key_id: str | None = None
     health: Health = field(default_factory=Health)
-    lock_timeout: float = 5.0
+    lock_timeout: float = 0.1
     statement_timeout: float = 0.0
     auto_rollback: bool = True
-    lock_retries: int = 3
-    lock_retry_delay: float = 1.0
+    lock_retries: int = 10
+    lock_retry_delay: float = 0.5
     drift: str = "warn"
     strict: bool = False
     lint: dict[str, str] | None = None  # rule id (or "*") -> error|warning|off; None: the defaults
@@ -492,11 +508,11 @@ def load(
             interval=health.get("interval", 2.0),
             timeout=health.get("timeout", 5.0),
         ),
-        lock_timeout=settings.get("lock_timeout", 5.0),
+        lock_timeout=settings.get("lock_timeout", Environment.lock_timeout),
         statement_timeout=settings.get("statement_timeout", 0.0),
         auto_rollback=settings.get("auto_rollback", True),
-        lock_retries=settings.get("lock_retries", 3),
-        lock_retry_delay=settings.get("lock_retry_delay", 1.0),
+        lock_retries=settings.get("lock_retries", Environment.lock_retries),
+        lock_retry_delay=settings.get("lock_retry_delay", Environment.lock_retry_delay),
         drift=settings.get("drift", "error" if environment in PROTECTED else "warn"),
         strict=next(v for v in (strict, env_strict, settings.get("strict"), False) if v is not None),
         lint=settings.get("lint"),

@@ -148,6 +148,22 @@ def test_lock_guard_retry_succeeds_once_the_lock_is_free(applied):
     assert versions(applied.url)[-1] == "0030"
 
 
+def test_default_lock_guard_waits_out_a_long_transaction_without_stalling_the_app(applied):
+    """No lock settings: each attempt waits at most the default lock_timeout (100 ms), the
+    pauses between attempts grow, and the migration applies once the 3 s transaction ends."""
+    applied.add("0030", "alter table customers add column tier text;", "alter table customers drop column tier;",
+                name="tier")
+    holder = hold_lock(applied.url, 3.0)
+    with AppTraffic(applied.url) as app:
+        r = applied.run("up", "--skip-backup")
+    holder.join()
+    assert r.code == 0, r.text
+    assert "lock not granted within lock_timeout 0.1s; retry 1 of 10" in r.err
+    assert versions(applied.url)[-1] == "0030"
+    assert len(app.waits) > 10
+    assert max(app.waits) < 1.0, app.waits  # a query queues behind one attempt at most (0.1 s), never the 3 s
+
+
 def test_without_the_guard_app_queries_queue_behind_the_migration(applied):
     """The control: a migration without lock_timeout makes the app wait for the whole long transaction."""
     holder = hold_lock(applied.url, 2.5)

@@ -85,3 +85,22 @@ def test_durations():
     assert config.parse_duration(30, "x") == 30
     with pytest.raises(ConfigError):
         config.parse_duration("-3s", "x")
+
+
+def test_default_lock_guard(tmp_path, clean_env):
+    """The defaults an app relies on not to stall: a short wait per attempt, bounded retries."""
+    timeouts = config.load(root=tmp_path, environment="dev").environment.timeouts
+    assert (timeouts.lock, timeouts.lock_retries, timeouts.retry_delay) == (0.1, 10, 0.5)
+    write_config(tmp_path, "environments:\n  dev:\n    lock_timeout: 2s\n    lock_retries: 0\n")
+    timeouts = config.load(root=tmp_path, environment="dev").environment.timeouts
+    assert (timeouts.lock, timeouts.lock_retries) == (2.0, 0)
+
+
+def test_retry_pauses_double_with_jitter_and_stay_capped():
+    timeouts = config.Timeouts(lock=0.1, lock_retries=10, retry_delay=0.5)
+    for attempt in range(12):
+        ceiling = min(config.MAX_RETRY_PAUSE, 0.5 * 2**attempt)
+        pauses = {timeouts.pause(attempt) for _ in range(50)}
+        assert all(ceiling / 2 <= p <= ceiling for p in pauses), (attempt, pauses)
+        assert len(pauses) > 1  # jittered, not in step with another deploy's retries
+    assert timeouts.pause(20) <= config.MAX_RETRY_PAUSE

@@ -21,7 +21,7 @@ if [ "${RUNNER_OS:-}" != "Linux" ]; then
   refuse "this action runs on Linux runners only (this runner: $(shown "${RUNNER_OS:-unknown}"))"
 fi
 
-for name in ORCH_ENVIRONMENT ORCH_ACTION ORCH_DRY_RUN ORCH_STEPS ORCH_EXPECT_PLAN ORCH_BACKUP \
+for name in ORCH_ENVIRONMENT ORCH_ACTION ORCH_DRY_RUN ORCH_STEPS ORCH_DATABASE ORCH_EXPECT_PLAN ORCH_BACKUP \
   ORCH_CONFIG ORCH_WORKING_DIRECTORY; do
   case "${!name:-}" in
     *$'\n'* | *$'\r'*) refuse "input ${name#ORCH_} must be one line" ;;
@@ -43,6 +43,9 @@ esac
 
 [[ "${ORCH_STEPS:-1}" =~ ^[1-9][0-9]{0,3}$ ]] ||
   refuse "steps must be a whole number from 1 (got '$(shown "${ORCH_STEPS:-}")')"
+
+[[ -z "${ORCH_DATABASE:-}" || "$ORCH_DATABASE" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(,[A-Za-z0-9][A-Za-z0-9_.-]*)*$ ]] ||
+  refuse "database must be a database name of the environment's fleet, or NAME,NAME (got '$(shown "$ORCH_DATABASE")')"
 
 [[ -z "${ORCH_EXPECT_PLAN:-}" || "$ORCH_EXPECT_PLAN" =~ ^[0-9a-f]{64}$ ]] ||
   refuse "expect_plan must be the 64-hex plan hash of a dry run (got '$(shown "$ORCH_EXPECT_PLAN")')"

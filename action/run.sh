@@ -24,6 +24,9 @@ job="$(printf '%s' "${GITHUB_JOB:-job}" | tr -c 'A-Za-z0-9_-' '-')"
 } >>"$GITHUB_OUTPUT"
 
 args=(-e "$ORCH_ENVIRONMENT")
+# The database input (checked by preflight) picks fleet members; empty keeps the caller's own
+# ORCHESTRATOR_DATABASE, if any, instead of clearing it.
+if [ -n "${ORCH_DATABASE:-}" ]; then export ORCHESTRATOR_DATABASE="$ORCH_DATABASE"; fi
 if [ -n "${ORCH_CONFIG:-}" ]; then args+=("--config=$ORCH_CONFIG"); fi
 run_log=""
 case "$ORCH_ACTION" in

@@ -1,17 +1,23 @@
-"""How much a streamed, verified S3 backup costs over a bare ``pg_dump -Fc > /dev/null``.
+"""How long a streamed, compressed, verified backup takes against a bare ``pg_dump -Fc > /dev/null``.
 
 Not a test: a script to run by hand.  It starts a throwaway embedded PostgreSQL, fills
 a database to the size asked for, starts a moto S3 server on loopback, then times, in
 turn and ``--repeat`` times each:
 
-* ``bare``: ``pg_dump --format=custom`` into /dev/null;
-* ``s3``: orchestrator's ``create_backup`` into the moto bucket (multipart upload,
-  per-part SHA-256, HEAD verification, manifest), in a child process whose peak RSS
-  (``VmHWM``) it reports;
-* ``local``: the same into a local directory (``--no-local`` skips it).
+* ``pg_dump -Fc > /dev/null`` (pg_dump's own gzip: the target's yardstick), and
+  ``pg_dump -Fc -Z0 > /dev/null`` (no compression: the floor of any backup);
+* orchestrator's ``create_backup`` with the default compression into the moto bucket
+  (multipart upload, per-part SHA-256, HEAD verification, manifest) and into a local
+  directory, each in a child process whose peak RSS (``VmHWM``) it reports;
+* the same into a local directory with each other ``compression`` setting
+  (``--compressions``; ``--no-local`` skips every local row): zstd and lz4 compressed by
+  orchestrator beside ``pg_dump -Z0``, gzip by pg_dump itself (``--compress=N``).
 
-    python benchmarks/backup_throughput.py              # 1 GiB
-    python benchmarks/backup_throughput.py --size 200MB --repeat 3
+The size of each stored object is set against that of ``pg_dump -Fc``'s output
+(measured once, untimed).
+
+    python benchmarks/backup_throughput.py --size 300MB
+    python benchmarks/backup_throughput.py --size 3GB --repeat 1 --compressions ""
 
 The moto server runs in this process and shares the CPUs with pg_dump, the PostgreSQL
 backend and the backup; a real S3 endpoint costs the machine nothing, so the S3 ratio
@@ -24,7 +30,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -35,6 +40,7 @@ from _bench import REPO, postgres  # first: it puts the repository and tests/ on
 from support import s3
 
 from orchestrator import pgtools
+from orchestrator.compression import DEFAULT, parse
 from orchestrator.dburl import DatabaseURL
 
 UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
@@ -43,13 +49,15 @@ CHILD = r"""
 import json, os, resource, sys, time
 from pathlib import Path
 from orchestrator.backup import open_store, create_backup
+from orchestrator.compression import parse
 from orchestrator.dburl import DatabaseURL
 
 url = DatabaseURL.parse(os.environ["BENCH_DATABASE_URL"])
 store = open_store(os.environ["BENCH_LOCATION"], root=Path(os.environ["BENCH_ROOT"]),
                    part_size=int(os.environ["BENCH_PART_SIZE"]))
 started = time.monotonic()
-info = create_backup(url, store, environment="bench", run_id=os.environ["BENCH_RUN_ID"], schema_version=None)
+info = create_backup(url, store, environment="bench", run_id=os.environ["BENCH_RUN_ID"], schema_version=None,
+                     compression=parse(os.environ["BENCH_COMPRESSION"]))
 seconds = time.monotonic() - started
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 me = resource.getrusage(resource.RUSAGE_SELF)
@@ -104,17 +112,26 @@ def fill(url: DatabaseURL, target: int, method: str) -> int:
         return conn.execute("select pg_database_size(current_database())").fetchone()[0]
 
 
-def bare(url: DatabaseURL, pg_dump: Path) -> float:
-    """Seconds for ``pg_dump -Fc > /dev/null``."""
+def bare(url: DatabaseURL, pg_dump: Path, *extra: str) -> float:
+    """Seconds for ``pg_dump -Fc [extra] > /dev/null``."""
     started = time.monotonic()
-    subprocess.run([str(pg_dump), "--format=custom", "--no-password", "--dbname", url.conninfo()],
+    subprocess.run([str(pg_dump), "--format=custom", *extra, "--no-password", "--dbname", url.conninfo()],
                    stdout=subprocess.DEVNULL, check=True, env={**os.environ, **url.env()})
     return time.monotonic() - started
 
 
+def dump_size(url: DatabaseURL, pg_dump: Path) -> int:
+    """Bytes that ``pg_dump -Fc`` writes (untimed)."""
+    with subprocess.Popen([str(pg_dump), "--format=custom", "--no-password", "--dbname", url.conninfo()],
+                          stdout=subprocess.PIPE, env={**os.environ, **url.env()}) as proc:
+        assert proc.stdout is not None
+        return sum(len(chunk) for chunk in iter(lambda: proc.stdout.read1(2**20), b""))
+
+
 def orchestrator(url: DatabaseURL, location: str, root: Path, part_size: int, run_id: str,
-                 env: dict[str, str]) -> dict:
+                 env: dict[str, str], compression: str) -> dict:
     env = {**os.environ, **env, "BENCH_DATABASE_URL": url.dbmate_url(), "BENCH_LOCATION": location,
+           "BENCH_COMPRESSION": compression,
            "BENCH_ROOT": str(root), "BENCH_PART_SIZE": str(part_size), "BENCH_RUN_ID": run_id,
            "PYTHONPATH": str(REPO)}
     started = time.monotonic()
@@ -132,8 +149,11 @@ def main() -> None:
                         help="rows: varied generated rows (default); pgbench: pgbench -i (compresses ~20x)")
     parser.add_argument("--part-size", type=parse_size, default=8 * 2**20, help="S3 part size (8MiB)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each kind; the fastest counts")
-    parser.add_argument("--no-local", action="store_true", help="skip the local-directory backup")
+    parser.add_argument("--no-local", action="store_true", help="skip the local-directory backups")
+    parser.add_argument("--compressions", default="zstd:1,zstd:9,lz4,gzip,gzip:1,none",
+                        help="settings timed into a local directory besides the default (comma-separated)")
     args = parser.parse_args()
+    settings = [str(parse(c)) for c in args.compressions.split(",") if c.strip()]
 
     print(f"starting PostgreSQL and filling a database to ~{human(args.size)} ({args.method}) ...", flush=True)
     with postgres() as (admin, work):
@@ -146,48 +166,48 @@ def main() -> None:
         with psycopg.connect(url.conninfo()) as conn:
             major = conn.info.server_version // 10000
         pg_dump = pgtools.find_program("pg_dump", major)
+        reference = dump_size(url, pg_dump)
 
+        default = str(DEFAULT)
+        kinds = [("pg_dump -Fc > /dev/null", None, None), ("pg_dump -Fc -Z0 > /dev/null", None, None),
+                 (f"orchestrator -> S3 ({default}, default)", "s3", default)]
+        if not args.no_local:
+            kinds.append((f"orchestrator -> local ({default}, default)", "local", default))
+            kinds += [(f"orchestrator -> local ({c})", "local", c) for c in settings if c != default]
         with s3.moto_server() as endpoint:
             s3_env = s3.variables(endpoint)
             bucket = s3.new_bucket(endpoint, "bench")
-            runs: dict[str, list[dict]] = {"bare": [], "s3": [], "local": []}
+            runs: dict[str, list[dict]] = {name: [] for name, _, _ in kinds}
             for i in range(args.repeat):
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                seconds = bare(url, pg_dump)
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-                runs["bare"].append({"seconds": seconds})
-                print(f"  run {i + 1}: bare pg_dump {seconds:.2f}s (pg_dump CPU {cpu:.2f}s)", flush=True)
-                before = resource.getrusage(resource.RUSAGE_SELF)  # this process = moto
-                r = orchestrator(url, f"{bucket.url}/backups", work, args.part_size, f"s3-{i}", s3_env)
-                after = resource.getrusage(resource.RUSAGE_SELF)
-                r["moto_cpu"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-                runs["s3"].append(r)
-                print(f"  run {i + 1}: orchestrator -> S3 {r['seconds']:.2f}s (peak RSS "
-                      f"{r['peak_rss_kib'] / 1024:.0f} MiB, CPU {r['cpu']:.2f}s, pg_dump CPU "
-                      f"{r['pg_dump_cpu']:.2f}s, moto server CPU {r['moto_cpu']:.2f}s)", flush=True)
-                if not args.no_local:
-                    r = orchestrator(url, str(work / "local"), work, args.part_size, f"local-{i}", {})
-                    runs["local"].append(r)
-                    print(f"  run {i + 1}: orchestrator -> local dir {r['seconds']:.2f}s (peak RSS "
-                          f"{r['peak_rss_kib'] / 1024:.0f} MiB, CPU {r['cpu']:.2f}s)", flush=True)
+                for name, where, compression in kinds:
+                    if where is None:
+                        extra = ("--compress=0",) if "-Z0" in name else ()
+                        r = {"seconds": bare(url, pg_dump, *extra), "size": reference if not extra else 0,
+                             "peak_rss_kib": 0}
+                    elif where == "s3":
+                        r = orchestrator(url, f"{bucket.url}/backups", work, args.part_size, f"s3-{i}",
+                                         s3_env, compression)
+                    else:
+                        run_id = f"local-{i}-{compression.replace(':', '-')}"
+                        r = orchestrator(url, str(work / "local"), work, args.part_size, run_id, {}, compression)
+                    runs[name].append(r)
+                    rss = f", peak RSS {r['peak_rss_kib'] / 1024:.0f} MiB" if r["peak_rss_kib"] else ""
+                    print(f"  run {i + 1}: {name} {r['seconds']:.2f}s{rss}", flush=True)
 
-    best = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items() if v}
-    dump = best["s3"]["size"]
-    base = best["bare"]["seconds"]
+    best = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items()}
+    base = best["pg_dump -Fc > /dev/null"]["seconds"]
+    load = os.getloadavg()
     print()
-    print(f"database {human(db_size)}, dump {human(dump)} (pg_dump -Fc), part size {human(args.part_size)}, "
-          f"best of {args.repeat}, {os.cpu_count()} CPUs")
-    print(f"{'what':<26} {'seconds':>8} {'MiB/s':>7} {'ratio':>6} {'peak RSS':>9}")
-    rows = [("pg_dump -Fc > /dev/null", best["bare"], None)]
-    rows.append(("orchestrator -> S3 (moto)", best["s3"], max(r["peak_rss_kib"] for r in runs["s3"])))
-    if "local" in best:
-        rows.append(("orchestrator -> local dir", best["local"],
-                     max(r["peak_rss_kib"] for r in runs["local"])))
-    for name, r, rss in rows:
-        s = r["seconds"]
+    print(f"database {human(db_size)}, pg_dump -Fc writes {human(reference)}, part size {human(args.part_size)}, "
+          f"best of {args.repeat}, {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    print(f"{'what':<38} {'seconds':>8} {'ratio':>6} {'peak RSS':>9} {'object':>10} {'size ratio':>10}")
+    for name, r in best.items():
+        rss = max(x["peak_rss_kib"] for x in runs[name])
         rss_text = f"{rss / 1024:.0f} MiB" if rss else "-"
-        print(f"{name:<26} {s:>8.2f} {dump / 2**20 / s:>7.1f} {s / base:>6.2f} {rss_text:>9}")
+        size_text = human(r["size"]) if r["size"] else "-"
+        ratio_text = f"{r['size'] / reference:.2f}" if r["size"] else "-"
+        print(f"{name:<38} {r['seconds']:>8.2f} {r['seconds'] / base:>6.2f} {rss_text:>9} {size_text:>10} "
+              f"{ratio_text:>10}")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from . import __version__, commands, config, console, signals
-from .config import Config
+from . import __version__, console, signals
 from .errors import EXIT_FAILED, EXIT_USAGE, OrchestratorError
-from .pipeline import Request
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .pipeline import Request
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,6 +42,9 @@ def _globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                    help="environment from the config file (default: dev)")
     g.add_argument("--url", "-u", default=default(None), metavar="URL",
                    help="database URL (default: <ENV>_DATABASE_URL, then DATABASE_URL, also from the env files)")
+    g.add_argument("--database", action="append", default=default(None), metavar="NAME",
+                   help="in an environment with databases: (a fleet), run on this one only; repeatable "
+                        "(default: all of them, see docs/fleets.md)")
     g.add_argument("--env-file", action="append", default=default(None), metavar="FILE",
                    help="read variables from FILE, as dbmate does; repeatable (default: .env)")
     g.add_argument("--migrations-dir", "-d", action="append", default=default(None), metavar="DIR",
@@ -119,6 +126,8 @@ def _rollback(p: argparse.ArgumentParser) -> None:
 
 
 def _request(action: str, args: argparse.Namespace) -> Request:
+    from .pipeline import Request  # noqa: PLC0415  (the deploy pipeline only for up and rollback)
+
     return Request(action=action, dry_run=args.dry_run, steps=getattr(args, "steps", 1),
                    expect_plan=args.expect_plan, skip_backup=args.skip_backup, run_log=args.run_log,
                    allow_empty_down=getattr(args, "allow_empty_down", False))
@@ -181,45 +190,60 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and os.environ.get("CI") != "true"
 
 
+def _commands() -> ModuleType:
+    """The verbs' module, imported when a command runs, not when the parser is built.
+
+    ``commands`` pulls in psycopg, the engine and more: ``--help``, a usage error and
+    ``new`` must start without them (``tests/e2e/test_startup_imports.py``).
+    """
+    from . import commands  # noqa: PLC0415
+
+    return commands
+
+
 COMMANDS = (
     Command("status", "show applied and pending migrations", arguments=_status,
-            run=lambda c, a: commands.status(c, as_json=a.json, exit_code=a.exit_code, quiet=a.quiet)),
+            run=lambda c, a: _commands().status(c, as_json=a.json, exit_code=a.exit_code, quiet=a.quiet)),
     Command("up", "review, back up, apply pending migrations, check health, roll back on failure",
-            arguments=_deploy, aliases=("migrate",), run=lambda c, a: commands.up(c, _request("up", a))),
+            arguments=_deploy, aliases=("migrate",), run=lambda c, a: _commands().up(c, _request("up", a))),
     Command("rollback", "the same pipeline around the down migrations of the latest migration(s)",
-            arguments=_rollback, aliases=("down",), run=lambda c, a: commands.up(c, _request("rollback", a))),
+            arguments=_rollback, aliases=("down",),
+            run=lambda c, a: _commands().up(c, _request("rollback", a))),
     Command("new", "create a new migration file", arguments=_new, needs_database=False,
-            run=lambda c, a: commands.new(c, a.name)),
+            run=lambda c, a: _commands().new(c, a.name)),
     Command("dump", "write the schema file (as dbmate dump)", arguments=_dump,
-            run=lambda c, a: commands.dump(c, a.pg_dump_args)),
-    Command("load", "run the schema file in the database (as dbmate load)", run=lambda c, a: commands.load(c)),
+            run=lambda c, a: _commands().dump(c, a.pg_dump_args)),
+    Command("load", "run the schema file in the database (as dbmate load)",
+            run=lambda c, a: _commands().load(c)),
     Command("baseline", "adopt an existing database: record the migrations up to VERSION as applied, "
             "without running them", arguments=_baseline,
-            run=lambda c, a: commands.baseline(c, a.version, dry_run=a.dry_run, yes=a.yes,
+            run=lambda c, a: _commands().baseline(c, a.version, dry_run=a.dry_run, yes=a.yes,
                                                interactive=_interactive())),
     Command("wait", "wait for the database to become available (as dbmate wait; --wait-timeout)",
-            run=lambda c, a: commands.wait(c)),
-    Command("create", "create the environment's database (as dbmate create)", run=lambda c, a: commands.create(c)),
+            run=lambda c, a: _commands().wait(c)),
+    Command("create", "create the environment's database (as dbmate create)",
+            run=lambda c, a: _commands().create(c)),
     Command("drop", "drop the environment's database if it exists (as dbmate drop; refused in staging "
-            "and production)", run=lambda c, a: commands.drop(c)),
+            "and production)", run=lambda c, a: _commands().drop(c)),
     Command("lint", "parse and lint migration files (default: all in the migrations directory)",
             arguments=_lint, needs_database=False,
-            run=lambda c, a: commands.lint_files(c, a.files, as_json=a.json)),
+            run=lambda c, a: _commands().lint_files(c, a.files, as_json=a.json)),
     Command("verify", "apply, roll back and re-apply every migration on a throwaway database",
             arguments=_verify, url_is_server=True,
-            run=lambda c, a: commands.verify(c, url=a.url, against_live=a.against_live)),
+            run=lambda c, a: _commands().verify(c, url=a.url, against_live=a.against_live)),
     Command("backups", "list the environment's backups, newest first", arguments=_backups,
-            needs_database=False, run=lambda c, a: commands.backups_list(c)),
+            needs_database=False, run=lambda c, a: _commands().backups_list(c)),
     Command("restore", "verify a backup's checksum and restore it into the environment's database",
             arguments=_restore,
-            run=lambda c, a: commands.restore(c, a.backup, dry_run=a.dry_run, yes=a.yes, interactive=_interactive(),
-                                              allow_other_source=a.allow_other_source)),
+            run=lambda c, a: _commands().restore(c, a.backup, dry_run=a.dry_run, yes=a.yes,
+                                                 interactive=_interactive(),
+                                                 allow_other_source=a.allow_other_source)),
     Command("resolve", "after an interrupted transaction:false migration: record whether it is applied",
-            arguments=_resolve, run=lambda c, a: commands.resolve(c, a.version, applied=a.applied)),
+            arguments=_resolve, run=lambda c, a: _commands().resolve(c, a.version, applied=a.applied)),
     Command("history", "past runs, from the run logs kept next to the backups", arguments=_history,
-            needs_database=False, run=lambda c, a: commands.history(c, as_json=a.json)),
+            needs_database=False, run=lambda c, a: _commands().history(c, as_json=a.json)),
     Command("dev", "the project's embedded PostgreSQL: is it running (status), stop it (stop)", arguments=_dev,
-            needs_database=False, run=lambda c, a: commands.dev(c, a.dev_action)),
+            needs_database=False, run=lambda c, a: _commands().dev(c, a.dev_action)),
 )
 BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}
 
@@ -240,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Build the config the command needs from the parsed arguments, and call it."""
+    from . import config  # noqa: PLC0415  (after parsing: --help and usage errors read no config)
+
     command = BY_NAME[args.command]
     cfg = config.load(
         environment=args.environment,
@@ -255,8 +281,13 @@ def run(args: argparse.Namespace) -> int:
         wait_interval=args.wait_interval,
         env_files=args.env_file,
         strict=getattr(args, "strict", False) or None,  # dbmate's up/migrate --strict, once a command has it
+        databases=args.database,
     )
-    commands.wait_before(cfg, needs_database=command.needs_database and not command.url_is_server)
+    if cfg.environment.is_fleet and command.needs_database:
+        from . import fleet  # noqa: PLC0415  (only an environment of several databases needs it)
+
+        return fleet.run(cfg, args)
+    _commands().wait_before(cfg, needs_database=command.needs_database and not command.url_is_server)
     return command.run(cfg, args)
 
 

@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import backup, console, database, embedded, pipeline, schema
+from . import backup, console, embedded, schema
+from .backup import rds
 from .config import PROTECTED, Config
-from .database import Database
 from .dburl import DatabaseURL
 from .engine import (
     annotate_findings,
@@ -31,8 +32,11 @@ from .engine import (
 )
 from .errors import MigrationFileError, OrchestratorError, Refused, UsageError
 from .migrations import FILENAME, Migration, candidate_files, discover, duplicate_version, read_migration
-from .pipeline import Request
 from .plan import Plan, State
+
+if TYPE_CHECKING:
+    from .database import Database
+    from .pipeline import Request
 
 # -- status ---------------------------------------------------------------------------
 
@@ -159,6 +163,8 @@ def wait(config: Config, *, timeout: float | None = None) -> int:
     """Block until the database server accepts connections (``dbmate wait``): silent when
     it does at once, else ``Waiting for database`` and a dot per second; exit 2 (nothing
     changed) naming the last error when ``--wait-timeout`` passes."""
+    from . import database  # noqa: PLC0415  (psycopg only for the commands that connect)
+
     seconds = timeout if timeout is not None else wait_settings(config)[1]
     url = target_url(config)
     dots: list[int] = []
@@ -184,6 +190,8 @@ def wait_before(config: Config, *, needs_database: bool) -> None:
 def create(config: Config) -> int:
     """Create the environment's database, as ``dbmate create``: one that exists already is an
     error (exit 2, nothing changed), as dbmate's is."""
+    from . import database  # noqa: PLC0415  (psycopg only for the commands that connect)
+
     url = target_url(config)
     console.say(f"Creating: {url.database}")
     if database.database_exists(url):
@@ -202,6 +210,8 @@ def drop(config: Config) -> int:
     if env.name in PROTECTED:
         raise Refused(f"drop is refused in the protected environment {env.name}: it would destroy the "
                       "database; nothing changed")
+    from . import database  # noqa: PLC0415  (psycopg only for the commands that connect)
+
     url = target_url(config)
     console.say(f"Dropping: {url.database}")
     database.drop_database(url)
@@ -218,6 +228,8 @@ def up(config: Config, request: Request) -> int:
     afterwards, as ``dbmate up`` does.  The exit code is the run's, as its run log says:
     a schema file that cannot be written is a warning.
     """
+    from . import pipeline  # noqa: PLC0415  (httpx, tenacity and pglast only for the deploy pipeline)
+
     code = pipeline.deploy(config, request)
     if not request.dry_run and config.environment.dump_schema:
         try:
@@ -365,6 +377,8 @@ def _refuse_recorded(db: Database, chosen: list[Migration]) -> None:
 @contextmanager
 def throwaway_database(config: Config, url: DatabaseURL | None) -> Iterator[DatabaseURL]:
     """A temporary database on ``url``'s server (or the embedded one), dropped afterwards."""
+    from . import database  # noqa: PLC0415  (psycopg only for the commands that connect)
+
     name = f"orchestrator_verify_{secrets.token_hex(4)}"
     base = url if url is not None else embedded.server_url(config.state_dir / "pgdata", "postgres")
     temp = base.with_database(name)
@@ -384,6 +398,8 @@ def verify(config: Config, *, url: str | None = None, against_live: str | None =
     a down section that forgets an index fails here, not in production.  With
     ``against_live`` it compares the live database instead (:func:`verify_live`).
     """
+    from .database import Database  # noqa: PLC0415  (psycopg only for the commands that connect)
+
     if against_live is not None:
         return verify_live(config, url=url, version=against_live or None)
     server = DatabaseURL.parse(url, source="--url") if url else None
@@ -420,6 +436,8 @@ def verify_live(config: Config, *, url: str | None = None, version: str | None =
     the live database's server (or on ``url``'s), and both are dumped as ``dump`` does,
     without the migrations table and its rows: a unified diff shows what differs.
     """
+    from .database import Database  # noqa: PLC0415  (psycopg only for the commands that connect)
+
     migrations = discover(config.migrations_dirs)
     with open_existing(config) as live:
         if live is None:
@@ -508,8 +526,23 @@ def _backup_store(config: Config) -> backup.Store:
     return opener()
 
 
+def _snapshots(config: Config) -> rds.RdsSnapshots | None:
+    """The environment's RDS snapshots, where its backup is ``rds-snapshot://``."""
+    env = config.environment
+    return rds.RdsSnapshots(env.backup, f"environments.{env.name}.backup") if rds.is_snapshot(env.backup) else None
+
+
 def backups_list(config: Config) -> int:
     """The environment's backups, newest first."""
+    snapshots = _snapshots(config)
+    if snapshots is not None:
+        found = snapshots.list(config.environment.name)
+        if not found:
+            console.say(f"No snapshots for {config.environment.name} of {snapshots.describe()}")
+            return 0
+        console.table(("created", "status", "version", "run id", "snapshot"),
+                      [(s.created, s.status, s.schema_version or "-", s.run_id, s.arn) for s in found])
+        return 0
     store = _backup_store(config)
     found = backup.list_backups(store, config.environment.name)
     if not found:
@@ -526,8 +559,13 @@ def restore(config: Config, key_or_url: str, *, dry_run: bool = False, yes: bool
     """Verify a backup's checksum, then make the database exactly the backup, under the migration lock.
 
     A backup of another environment or database is refused unless ``allow_other_source``.
+    An RDS snapshot cannot be restored in place: its steps are printed and nothing changes
+    (exit 2, or 0 for ``--dry-run``).
     """
     env = config.environment
+    snapshots = _snapshots(config)
+    if snapshots is not None:
+        return _snapshot_steps(snapshots.find(env.name, key_or_url), dry_run=dry_run)
     store, info = backup.locate(_backup_store(config) if env.backup else None, key_or_url)
     with open_database(config) as db:
         other = _other_source(config, info, db.url.database)
@@ -556,6 +594,17 @@ def restore(config: Config, key_or_url: str, *, dry_run: bool = False, yes: bool
     return 0
 
 
+def _snapshot_steps(snap: rds.Snapshot, *, dry_run: bool) -> int:
+    """Print how to restore an RDS snapshot; refuse (exit 2: nothing changed) unless a dry run,
+    so no script mistakes the printed steps for a restore done."""
+    console.write(rds.restore_steps(snap))
+    if dry_run:
+        console.say(f"-- dry run: the steps above would restore {snap.arn}; nothing changed")
+        return 0
+    raise Refused(f"{snap.arn} is an RDS snapshot: RDS restores it only into a new instance, so orchestrator "
+                  "cannot restore it in place; run the steps above. Nothing changed")
+
+
 def _other_source(config: Config, info: backup.BackupInfo, database: str) -> str | None:
     """Why the backup is not of this environment's database (None when it is).
 
@@ -570,6 +619,8 @@ def _other_source(config: Config, info: backup.BackupInfo, database: str) -> str
 
 def history(config: Config, *, as_json: bool = False) -> int:
     """Past runs, from the run logs kept next to the backups."""
+    from . import pipeline  # noqa: PLC0415  (httpx, tenacity and pglast only for the deploy pipeline)
+
     docs = pipeline.history_documents(_backup_store(config), config.environment.name)
     if as_json:
         console.write(json.dumps(docs, indent=2) + "\n")

@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
+from . import compression as compressions
 from . import dotenv
 from .dburl import DatabaseURL
 from .errors import ConfigError
@@ -88,8 +87,18 @@ MAX_RETRY_PAUSE = 10.0  # seconds: the longest pause between two attempts at a l
 
 
 @dataclass(frozen=True)
+class Member:
+    """One database of a fleet (``databases:``): its name and the variable holding its URL."""
+
+    name: str
+    url_env: str
+    url: DatabaseURL
+
+
+@dataclass(frozen=True)
 class Environment:
-    """One environment's settings; ``url`` is None where the embedded server is used."""
+    """One environment's settings; ``url`` is None where the embedded server is used, and
+    for a fleet run on several databases at once (``members``, see :mod:`orchestrator.fleet`)."""
 
     name: str
     url: DatabaseURL | None
@@ -109,6 +118,16 @@ class Environment:
     drift: str = "warn"
     strict: bool = False
     lint: dict[str, str] | None = None  # rule id (or "*") -> error|warning|off; None: the defaults
+    compression: compressions.Compression = compressions.DEFAULT  # of backups
+    members: tuple[Member, ...] = ()  # the fleet's databases this command runs on (all, or --database's)
+    database: str | None = None  # the one fleet member this process runs on
+    parallel: int = 4  # fleet: how many databases at once
+    fleet_policy: str = "continue"  # fleet: when one fails, the others go on, or those applied roll back
+
+    @property
+    def is_fleet(self) -> bool:
+        """Several databases: the command runs once per database (:mod:`orchestrator.fleet`)."""
+        return self.database is None and bool(self.members)
 
     @property
     def timeouts(self) -> Timeouts:
@@ -194,6 +213,13 @@ def _positive_duration(value: Any, source: str) -> float:
     return seconds
 
 
+def _compression(value: Any, source: str) -> compressions.Compression:
+    try:
+        return compressions.parse(_str(value, source))
+    except ValueError as exc:
+        raise ConfigError(str(exc), source=source) from exc
+
+
 def _lint(value: Any, source: str) -> dict[str, str]:
     """The shape of a ``lint:`` mapping (rule id or ``*`` -> error|warning|off); the rule ids
     are checked against the rules where they are used (``lint.validate_overrides``)."""
@@ -235,10 +261,59 @@ def _http_url(value: Any, source: str) -> str:
     return validate_http_url(_str(value, source), source=source)
 
 
+_RDS_ID = re.compile(r"[A-Za-z](?:-?[A-Za-z0-9])*")  # RDS: a letter first, no "--", no "-" last
+
+
+def _backup(value: Any, source: str) -> str:
+    """A local path, ``s3://bucket[/prefix]``, or ``rds-snapshot://<instance-or-cluster>``
+    (whether that exists is known only by asking RDS, at the backup step)."""
+    text = _str(value, source).strip()
+    if text.startswith("rds-snapshot://"):
+        ident = text[len("rds-snapshot://") :]
+        if not ident:
+            raise ConfigError("rds-snapshot:// names no DB instance or cluster (rds-snapshot://ID)", source=source)
+        if len(ident) > 63 or not _RDS_ID.fullmatch(ident):
+            raise ConfigError(f"{ident!r} is not an RDS DB instance or cluster identifier", source=source)
+    return text
+
+
 def _sse(value: Any, source: str) -> str:
     if value not in SSE_MODES:
         raise ConfigError(f"expected one of {', '.join(SSE_MODES)}, got {value!r}", source=source)
     return value
+
+
+_MEMBER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+FLEET_POLICIES = ("continue", "rollback")
+
+
+def _fleet_policy(value: Any, source: str) -> str:
+    if value not in FLEET_POLICIES:
+        raise ConfigError(f"expected continue or rollback, got {value!r}", source=source)
+    return value
+
+
+def _databases(value: Any, source: str) -> tuple[tuple[str, str | None], ...]:
+    """A fleet's ``databases:``: a list of ``{name, url_env}`` (names unique); never a URL
+    itself, so that no password is ever committed with the config file."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError("expected a list of databases, each with a name and a url_env", source=source)
+    out: dict[str, str | None] = {}
+    for i, item in enumerate(value):
+        where = f"{source}[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"expected a mapping with name and url_env, got {item!r}", source=where)
+        unknown = sorted(set(item) - {"name", "url_env"})
+        if unknown:
+            raise ConfigError(f"unknown key {unknown[0]!r} (known: name, url_env; a URL goes in the variable "
+                              "url_env names, never in this file)", source=f"{where}.{unknown[0]}")
+        name = _str(item.get("name"), f"{where}.name")
+        if not _MEMBER_NAME.match(name):
+            raise ConfigError(f"expected letters, digits, _ . or -, got {name!r}", source=f"{where}.name")
+        if name in out:
+            raise ConfigError(f"duplicate database name {name!r}", source=f"{where}.name")
+        out[name] = _str(item["url_env"], f"{where}.url_env") if "url_env" in item else None
+    return tuple(out.items())
 
 
 def _dirs(value: Any, source: str) -> tuple[str, ...]:
@@ -262,7 +337,7 @@ ENV_KEYS = {
     "url_env": _str,
     "lock_wait": parse_duration,
     "dump_schema": _bool,
-    "backup": _str,
+    "backup": _backup,
     "backup_required": _bool,
     "sse": _sse,
     "kms_key_id": _str,
@@ -276,6 +351,10 @@ ENV_KEYS = {
     "drift": _drift,
     "strict": _bool,
     "lint": _lint,
+    "compression": _compression,
+    "databases": _databases,
+    "parallel": _attempts,
+    "fleet_policy": _fleet_policy,
 }
 HEALTH_KEYS = {"attempts": _attempts, "interval": parse_duration, "timeout": _positive_duration}
 PROTECTED = ("staging", "production")  # environments where a backup is required by default
@@ -361,6 +440,8 @@ def _load_yaml(path: Path, shown: str, explicit: bool) -> dict[str, Any]:
         if explicit:
             raise ConfigError("config file not found", source=shown)
         return {}
+    import yaml  # noqa: PLC0415  (only where a config file exists: `new` starts without it)
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -416,6 +497,54 @@ def resolve_url(
     return None, ""
 
 
+SELECT_VARIABLE = "ORCHESTRATOR_DATABASE"  # --database's variable: NAME[,NAME...] (a CI matrix sets it)
+
+
+def _selection(selected: Sequence[str] | None, variables: Variables) -> tuple[list[str], str]:
+    """The names ``--database`` gives, else those of ``ORCHESTRATOR_DATABASE``; and where they came from."""
+    if selected:
+        return list(dict.fromkeys(selected)), "--database"
+    value, source = variables.get(SELECT_VARIABLE)
+    names = [part.strip() for part in (value or "").split(",") if part.strip()]
+    return list(dict.fromkeys(names)), source
+
+
+def fleet_members(
+    environment: str, settings: dict[str, Any], selected: Sequence[str] | None, url: str | None,
+    variables: Variables, where: str,
+) -> tuple[Member, ...]:
+    """The databases of a fleet environment this command runs on: all, or those ``--database``
+    names, each with its URL from its variable.  Every error is found here, before anything
+    connects: a name not configured, a variable not set, ``--url`` with a fleet."""
+    configured = dict(settings.get("databases") or ())
+    names, picked_by = _selection(selected, variables)
+    if not configured:
+        for key in ("parallel", "fleet_policy"):
+            if key in settings:
+                raise ConfigError("only for an environment with databases:", source=f"{where}.{key}")
+        if names:
+            raise ConfigError(f"environment {environment!r} names no databases (see docs/fleets.md)",
+                              source=picked_by)
+        return ()
+    if url:
+        raise ConfigError(f"environment {environment!r} is a fleet of databases: pick them with --database "
+                          "NAME, not --url", source="--url")
+    for name in names:
+        if name not in configured:
+            known = ", ".join(configured)
+            raise ConfigError(f"unknown database {name!r} in environment {environment!r} (configured: {known})",
+                              source=picked_by)
+    index = {name: i for i, name in enumerate(configured)}
+    members = []
+    for name in names or configured:
+        variable = configured[name] or f"{environment}_{name}_DATABASE_URL".upper().replace("-", "_").replace(".", "_")
+        value, source = variables.get(variable)
+        if value is None:
+            raise ConfigError(f"no database URL for {name!r}: set {variable}",
+                              source=f"{where}.databases[{index[name]}].url_env")
+        members.append(Member(name, variable, DatabaseURL.parse(value, source=source)))
+    return tuple(members)
+
 def load(
     *,
     environment: str = "dev",
@@ -432,6 +561,7 @@ def load(
     wait: bool = False,
     wait_timeout: str | None = None,
     wait_interval: str | None = None,
+    databases: Sequence[str] | None = None,
 ) -> Config:
     """Build the :class:`Config` for one command from the flags, the environment (and env
     files) and the config file, in that order of precedence."""
@@ -481,8 +611,14 @@ def load(
     else:
         dump_schema = settings.get("dump_schema", environment == "dev")
 
-    db_url, source = resolve_url(environment, url, settings.get("url_env"), root, variables=variables)
-    if db_url is None and environment != "dev" and needs_database:
+    members = fleet_members(environment, settings, databases, url, variables,
+                            f"{shown}: environments.{environment}") if needs_database else ()
+    if members:
+        one = members[0] if len(members) == 1 else None
+        db_url, source = (one.url, one.url_env) if one else (None, "databases")
+    else:
+        db_url, source = resolve_url(environment, url, settings.get("url_env"), root, variables=variables)
+    if db_url is None and not members and environment != "dev" and needs_database:
         expected = settings.get("url_env") or f"{environment.upper()}_DATABASE_URL"
         raise ConfigError(
             f"no database URL for environment {environment!r}: set {expected} or "
@@ -516,6 +652,11 @@ def load(
         drift=settings.get("drift", "error" if environment in PROTECTED else "warn"),
         strict=next(v for v in (strict, env_strict, settings.get("strict"), False) if v is not None),
         lint=settings.get("lint"),
+        compression=settings.get("compression", Environment.compression),
+        members=members,
+        database=members[0].name if len(members) == 1 else None,
+        parallel=settings.get("parallel", 4),
+        fleet_policy=settings.get("fleet_policy", "continue"),
     )
 
     def _path(value: str) -> Path:

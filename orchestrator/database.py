@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import psycopg
 from psycopg import sql
@@ -99,6 +100,7 @@ class Database:
         self.conn = self._open()
         self._lock_wait: float | None = None  # set while the migration lock is held
         self.half_done: Script | None = None  # a transaction:false script stopped after a commit
+        self._unflushed = False  # a commit made with synchronous_commit off may not be on disk yet
         self._schema, self._table = self._table_parts(table)
         if BOOKKEEPING_SCHEMA in (self._schema, *url.search_path):
             self.conn.close()
@@ -119,7 +121,9 @@ class Database:
         return conn
 
     def close(self) -> None:
-        """Close the connection (which also frees the advisory lock)."""
+        """Close the connection (which also frees the advisory lock), after making every
+        commit of this connection durable (:meth:`flush`)."""
+        self._flush_unless_lost()
         self.conn.close()
 
     @property
@@ -346,21 +350,35 @@ class Database:
         """
         if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             self.conn.execute("rollback")
-        self.conn.execute(self._reset_sql)
+        self.conn.execute("; ".join(self._reset_commands))
 
     @property
-    def _reset_sql(self) -> str:
-        reset = "set session authorization default; reset all; close all; unlisten *; discard temp; " \
-                "discard sequences; discard plans"
+    def _reset_commands(self) -> list[str]:
+        reset = ["set session authorization default", "reset all", "close all", "unlisten *", "discard temp",
+                 "discard sequences", "discard plans"]
         if self.conn.info.server_version >= 140000:
-            reset += "; set client_connection_check_interval = '1s'"
+            reset.append("set client_connection_check_interval = '1s'")
         return reset
+
+    def flush(self) -> None:
+        """Wait until every commit of this connection is on disk (and, under the user's
+        ``synchronous_commit``, on the synchronous standbys).
+
+        A transaction that has a transaction id commits synchronously, and its commit
+        record comes after those of the earlier asynchronous commits in the sequential
+        WAL: once it is flushed, they are too.
+        """
+        if self._unflushed:
+            self.conn.execute("select txid_current()")
+            self._unflushed = False
 
     def run(
         self,
         script: Script,
         timeouts: Timeouts = Timeouts(),
         on_retry: Callable[[str], None] | None = None,
+        *,
+        durable: bool = True,
     ) -> float:
         """Apply or revert one migration by running its reviewed script; seconds taken.
 
@@ -376,16 +394,25 @@ class Database:
         of its transaction, or from the last committed statement of a
         ``transaction:false`` script) up to ``timeouts.lock_retries`` times with
         doubling pauses, which let the app's queued queries through.
+
+        A transactional script goes to the server in one round trip (:meth:`_run_pipelined`).
+        Without ``durable`` its commit is asynchronous (``synchronous_commit = off``): the
+        run's last commit, or :meth:`flush`, makes it durable, as it makes every earlier one.
         """
         start = time.monotonic()
         resume = 0
+        pipelined = script.transaction and not any(s.whole for s in script.statements)
         for attempt in range(timeouts.lock_retries + 1):
             try:
-                self.reset_session()
-                self._run_once(script, timeouts, resume)
+                if pipelined:
+                    self._run_pipelined(script, timeouts, durable)
+                else:
+                    self.reset_session()
+                    self._run_once(script, timeouts, resume, durable)
                 return time.monotonic() - start
             except MigrationFailed as failure:
                 self._clear_mark(script, failure)
+                self._flush_unless_lost()
                 raise
             except (KeyboardInterrupt, SystemExit):  # a signal: the mark stays if a statement committed
                 if not script.transaction and self.half_done is not script and not self.lost:
@@ -394,24 +421,104 @@ class Database:
             except _LockBusy as busy:
                 if attempt == timeouts.lock_retries:
                     self._clear_mark(script, busy.failure)
+                    self._flush_unless_lost()
                     raise busy.failure from busy.__cause__
                 resume = busy.resume
-                pause = timeouts.retry_delay * 2**attempt
+                pause = timeouts.pause(attempt)
                 if on_retry is not None:
                     on_retry(f"{script.migration.filename}: lock not granted within lock_timeout {timeouts.lock:g}s; "
-                             f"retry {attempt + 1} of {timeouts.lock_retries} in {pause:g}s")
+                             f"retry {attempt + 1} of {timeouts.lock_retries} in {pause:.1f}s")
                 time.sleep(pause)
         raise AssertionError("unreachable")
 
-    def _run_once(self, script: Script, timeouts: Timeouts, resume: int) -> None:
+    def _flush_unless_lost(self) -> None:
+        """Before a failure is reported or the connection closes, the migrations committed
+        so far are made durable (:meth:`flush`)."""
+        if not self.lost:
+            with suppress(psycopg.Error):  # the server's WAL writer flushes them within a second anyway
+                self.flush()
+
+    def _run_pipelined(self, script: Script, timeouts: Timeouts, durable: bool) -> None:
+        """A transactional script in one round trip: BEGIN, the session reset, the
+        timeouts, each statement, the version and checksum rows and COMMIT, sent in
+        pipeline mode with one Sync at the end.
+
+        The server runs them in order and skips everything after the first error up to
+        the Sync, so the first command without a result is the one that failed: its own
+        error, attributed to it.  Commands whose results have come back are dropped
+        while the rest are still being sent, so a script of 200,000 statements holds
+        only those in flight.
+        """
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.conn.execute("rollback")
+        sent: deque[tuple[psycopg.Cursor, Statement | str]] = deque()
+        error: psycopg.Error | None = None
+        self._unflushed = self._unflushed or not durable  # a signal may stop it after the COMMIT is queued
+        try:
+            with self.conn.pipeline():
+                error = self._send_script(script, timeouts, durable, sent)
+        except psycopg.Error as exc:  # the first error, if the block sent everything
+            error = error or exc
+        finally:  # after an error or a signal, the transaction is rolled back here
+            self._end_failed_transaction()
+        if error is not None:
+            raise self._pipelined_failure(script, error, sent) from error
+        self._unflushed = not durable
+
+    def _send_script(self, script: Script, timeouts: Timeouts, durable: bool,
+                     sent: deque[tuple[psycopg.Cursor, Statement | str]]) -> psycopg.Error | None:
+        """Queue the script's commands; an error that comes back meanwhile is returned, not
+        raised, so that the pipeline still ends with its Sync (and psycopg logs nothing)."""
+        try:
+            self._send(sent, "begin", "begin")
+            for command in self._reset_commands:
+                self._send(sent, "reset", command)
+            self._send(sent, "set", *self._settings(timeouts, local=True, durable=durable))
+            for stmt in script.statements:
+                self._execute(script, stmt, sent=sent)
+            self._send(sent, "record", *self._record_query(script.migration, script.direction))
+            self._send(sent, "commit", "commit")
+        except psycopg.Error as exc:
+            return exc
+        return None
+
+    def _pipelined_failure(self, script: Script, exc: psycopg.Error,
+                           sent: deque[tuple[psycopg.Cursor, Statement | str]]) -> MigrationFailed | _LockBusy:
+        """The error of the first command without a result: the server skipped all after it."""
+        culprit = next((what for cursor, what in sent if cursor.pgresult is None), "commit")
+        if isinstance(culprit, Statement):
+            return self._failure(script, culprit, exc, 0, 0)
+        what = {"record": f"recording the version in {self.table_name} failed",
+                "commit": "the commit failed"}.get(culprit, f"preparing the session ({culprit}) failed")
+        return MigrationFailed(script.migration.path, script.direction,
+                               f"{'connection lost' if self.lost else what}: {_message(exc)}")
+
+    def _send(self, sent: deque[tuple[psycopg.Cursor, Statement | str]], what: Statement | str,
+              query: str | sql.Composed, params: list[object] | None = None) -> None:
+        """Queue one command of a pipelined script, forgetting those that have succeeded."""
+        cursor = self.conn.cursor()
+        sent.append((cursor, what))
+        cursor.execute(query, params, prepare=False)
+        while sent and sent[0][0].pgresult is not None:
+            sent.popleft()
+
+    def _end_failed_transaction(self) -> None:
+        """Roll back a pipelined script's transaction if it is still open after an error or a
+        signal, so the connection is usable (for the rollback) and the lock stays held."""
+        if not self.lost and self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with suppress(psycopg.Error):  # the connection went with the statement: the caller sees `lost`
+                self.conn.execute("rollback")
+
+    def _run_once(self, script: Script, timeouts: Timeouts, resume: int, durable: bool) -> None:
         statements = script.statements
         try:
             if script.transaction:
                 with self.conn.transaction():
-                    self._set_timeouts(timeouts, local=True)
+                    self._set_timeouts(timeouts, local=True, durable=durable)
                     for stmt in statements:
                         self._execute(script, stmt)
                     self._record(script.migration, script.direction)
+                self._unflushed = not durable
             else:
                 self._set_timeouts(timeouts, local=False)
                 self._mark_unfinished(script.migration, script.direction)
@@ -449,8 +556,12 @@ class Database:
 
     def _record(self, migration: Migration, direction: str) -> None:
         """The ``schema_migrations`` row (dbmate's) and the checksum row (orchestrator's)."""
-        if direction == "up":  # one round trip for both rows
-            self.conn.execute(
+        self.conn.execute(*self._record_query(migration, direction))
+
+    def _record_query(self, migration: Migration, direction: str) -> tuple[sql.Composed, list[object]]:
+        """Both rows in one statement: one command, so one round trip or one pipelined message."""
+        if direction == "up":
+            return (
                 sql.SQL(
                     "with recorded as (insert into {} (version) values (%s)) "
                     "insert into {} (table_schema, table_name, version, checksum, file) values (%s, %s, %s, %s, %s) "
@@ -460,13 +571,12 @@ class Database:
                 ).format(self.table, self.checksums),
                 [migration.version, *self._key, migration.version, migration.checksum, migration.filename],
             )
-        else:
-            self.conn.execute(
-                sql.SQL("with forgotten as (delete from {} where version = %s) "
-                        "delete from {} where table_schema = %s and table_name = %s and version = %s")
-                .format(self.table, self.checksums),
-                [migration.version, *self._key, migration.version],
-            )
+        return (
+            sql.SQL("with forgotten as (delete from {} where version = %s) "
+                    "delete from {} where table_schema = %s and table_name = %s and version = %s")
+            .format(self.table, self.checksums),
+            [migration.version, *self._key, migration.version],
+        )
 
     def record_applied(self, migrations: Iterable[Migration]) -> None:
         """Record migrations as applied without running them (``baseline``), all in one transaction."""
@@ -566,13 +676,26 @@ class Database:
     def _checksums_exist(self) -> bool:
         return self._exists(BOOKKEEPING_SCHEMA, BOOKKEEPING_TABLE)
 
-    def _set_timeouts(self, timeouts: Timeouts, *, local: bool) -> None:
-        self.conn.execute(
-            "select set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
-            [_pg_ms(timeouts.lock), local, _pg_ms(timeouts.statement), local],
-        )
+    def _set_timeouts(self, timeouts: Timeouts, *, local: bool, durable: bool = True) -> None:
+        self.conn.execute(*self._settings(timeouts, local=local, durable=durable))
 
-    def _execute(self, script: Script, stmt: Statement, *, committed: int = 0, total: int = 0) -> None:
+    @staticmethod
+    def _settings(timeouts: Timeouts, *, local: bool, durable: bool) -> tuple[str, list[object]]:
+        """The lock guard's timeouts, and ``synchronous_commit = off`` for this transaction
+        unless its commit must be durable (WAL is flushed in order: a later synchronous
+        commit, or :meth:`flush`, makes it durable)."""
+        query = "select set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)"
+        if not durable:
+            query += ", set_config('synchronous_commit', 'off', true)"
+        return query, [_pg_ms(timeouts.lock), local, _pg_ms(timeouts.statement), local]
+
+    def _execute(self, script: Script, stmt: Statement, *, committed: int = 0, total: int = 0,
+                 sent: deque[tuple[psycopg.Cursor, Statement | str]] | None = None) -> None:
+        """One statement of a script, its error attributed to it; with ``sent``, queued in the
+        pipeline of :meth:`_run_pipelined`, which attributes its error once the results are in."""
+        if sent is not None:
+            self._send(sent, stmt, stmt.text)
+            return
         try:
             self.conn.execute(stmt.text, prepare=False)
         except psycopg.Error as exc:

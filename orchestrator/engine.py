@@ -6,16 +6,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from contextlib import contextmanager
 
-from . import console, database, embedded
+from . import console, embedded
 from .config import Config
 from .config import Timeouts
-from .database import Database
 from .dburl import DatabaseURL
 from .migrations import Migration, discover
 from .plan import Plan, Script, State
+
+if TYPE_CHECKING:
+    from .database import Database
 
 
 def target_url(config: Config) -> DatabaseURL:
@@ -39,23 +41,27 @@ _ANNOUNCED: set[DatabaseURL] = set()
 @contextmanager
 def open_database(config: Config, *, create: bool = False) -> Iterator[Database]:
     """Connect to the environment's database; ``create`` makes it if missing (as ``dbmate up``)."""
+    from . import database  # noqa: PLC0415  (psycopg only for commands that connect)
+
     url = target_url(config)
     if create and not database.database_exists(url):
         console.say(f"Creating: {url.database}")
         database.create_database(url)
-    with Database(url, table=config.migrations_table) as db:
+    with database.Database(url, table=config.migrations_table) as db:
         yield db
 
 
 @contextmanager
 def open_existing(config: Config) -> Iterator[Database | None]:
     """The database if it exists, else None: a dry run or ``status`` must not create it."""
+    from . import database  # noqa: PLC0415  (psycopg only for commands that connect)
+
     url = target_url(config)
     if not database.database_exists(url):
         console.note(f"Database {url.database} does not exist yet: every migration is pending")
         yield None
         return
-    with Database(url, table=config.migrations_table) as db:
+    with database.Database(url, table=config.migrations_table) as db:
         yield db
 
 
@@ -70,19 +76,25 @@ def load_state(config: Config, db: Database | None, migrations: Iterable[Migrati
 
 
 def run_plan(db: Database, plan: Plan) -> list[tuple[str, float]]:
-    """Run a plan's scripts one by one; (version, seconds) of each."""
+    """Run a plan's scripts one by one; (version, seconds) of each.  Only the last commit
+    waits for the disk: it makes the earlier ones durable too."""
     db.ensure_table()
     if not plan.migrations:
         console.say("Nothing to do: no pending migrations" if plan.direction == "up" else "Nothing to roll back")
-    return [(s.version, run_one(db, s)) for s in plan.scripts]
+    last = len(plan.scripts) - 1
+    return [(s.version, run_one(db, s, durable=i == last)) for i, s in enumerate(plan.scripts)]
 
 
-def run_one(db: Database, script: Script, timeouts: Timeouts = Timeouts(), *, out: Any = console) -> float:
-    """Apply or revert one migration between dbmate's progress lines; seconds taken."""
+def run_one(db: Database, script: Script, timeouts: Timeouts = Timeouts(), *, out: Any = console,
+            durable: bool = True) -> float:
+    """Apply or revert one migration between dbmate's progress lines; seconds taken.
+
+    ``durable=False`` for every script of a run but its last: their commits do not wait
+    for the disk (:meth:`Database.run`)."""
     verb, past = ("Applying", "Applied") if script.direction == "up" else ("Rolling back", "Rolled back")
     name = script.migration.filename
     out.say(f"{verb}: {name}")
-    seconds = db.run(script, timeouts, on_retry=out.warn)
+    seconds = db.run(script, timeouts, on_retry=out.warn, durable=durable)
     out.say(f"{past}: {name} in {ms(seconds)}")
     return seconds
 
@@ -93,7 +105,7 @@ def store_opener(config: Config) -> Callable[[], Any] | None:
     A function, not the store: commands that never touch it do not import boto3.
     """
     env = config.environment
-    if not env.backup:
+    if not env.backup or env.backup.startswith("rds-snapshot://"):  # snapshots are no store
         return None
 
     def open_store() -> Any:

@@ -12,7 +12,8 @@ The action calls it twice around ``orchestrator``:
     heredoc with a random delimiter) and the whole step summary (``$GITHUB_STEP_SUMMARY``,
     kept under :data:`SUMMARY_LIMIT`): the run log's Markdown for ``up``/``rollback``
     (outcome, Mermaid chart and table, plan with SQL, backup, health, rollback, restore
-    command), or the command's text output for ``status``/``verify``/``restore``.
+    command; for a fleet's run log, one row per database: :func:`fleet_markdown`), or the
+    command's text output for ``status``/``verify``/``restore``.
 
 Nothing here imports a third-party package: it runs before and after the deploy, also
 when the deploy's own dependencies are what failed.  (:mod:`orchestrator.runlog` and
@@ -291,12 +292,13 @@ def _shrunk(doc: Mapping[str, Any], sql_chars: int | None) -> dict[str, Any]:
     small = copy.deepcopy(dict(doc))
     for m in (small.get("plan") or {}).get("migrations") or []:
         sql = m.get("sql") or ""
+        cut = bool(m.get("sql_cut"))  # the run log has not got the whole SQL either
         if sql_chars is None:
-            m["sql"] = "-- (SQL left out of the summary to fit GitHub's limit; see the run log artifact)"
+            where = runlog.WHOLE_SQL if cut else "see the run log artifact"
+            m["sql"] = f"-- (SQL left out of the summary to fit GitHub's limit; {where})"
         elif len(sql) > sql_chars:
-            m["sql"] = (
-                sql[:sql_chars] + f"\n-- … ({len(sql) - sql_chars} more characters in the run log artifact)"
-            )
+            where = f"left out; {runlog.WHOLE_SQL}" if cut else "in the run log artifact"
+            m["sql"] = sql[:sql_chars] + f"\n-- … ({len(sql) - sql_chars} more characters {where})"
     return small
 
 
@@ -373,6 +375,59 @@ def repo_path(path: str, environ: Mapping[str, str]) -> str:
         return path
 
 
+# -- fleets -----------------------------------------------------------------------------
+
+FLEET_SCHEMA = "orchestrator.fleet-log/1"  # orchestrator.fleet's run log: one row per database
+
+
+def fleet_markdown(doc: Mapping[str, Any]) -> str:
+    """A fleet run log as the step summary shows it: how the fleet ended, then one row per
+    database (each database's own run log and summary are beside the fleet's)."""
+    outcome = str(doc.get("outcome") or "")
+    rows = doc.get("databases") or []
+    lines = [
+        (f"## orchestrator {doc.get('action')} on {doc.get('environment')}: {len(rows)} databases, "
+         f"{_HEADLINE.get(outcome, outcome)}"),
+        "",
+        (f"Exit code `{doc.get('exit_code')}` (the worst of the databases': 3 > 1 > 2 > 0); fleet policy "
+         f"`{doc.get('policy')}`, at most {doc.get('parallel')} at a time."
+         + (f" Signals: {', '.join(doc['signals'])}." if doc.get("signals") else "")),
+        "",
+        "| database | outcome | exit code | applied | backup | run log |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        code = row.get("exit_code")
+        cells = [
+            str(row.get("database")),
+            _HEADLINE.get(row.get("outcome") or "", str(row.get("outcome") or "")),
+            "-" if code is None else str(code),
+            ", ".join(f"`{Path(f).name}`" for f in row.get("applied") or []) or "-",
+            str(row.get("backup") or "-"),
+            Path(str(row.get("run_log"))).name if row.get("run_log") else "-",
+        ]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    errors = [(row.get("database"), row.get("error")) for row in rows if row.get("error")]
+    if errors:
+        lines += ["", *(f"- **{name}**: {error}" for name, error in errors)]
+    return "\n".join(lines) + "\n"
+
+
+def fleet_outputs(doc: Mapping[str, Any], run_log: str) -> dict[str, str]:
+    """The action's outputs for a fleet: its outcome and code; ``applied`` as ``database:file``."""
+    values = {name: "" for name in OUTPUT_NAMES}
+    rows = doc.get("databases") or []
+    values.update({
+        "outcome": str(doc.get("outcome") or ""),
+        "exit-code": str(doc.get("exit_code") if doc.get("exit_code") is not None else ""),
+        "applied": ",".join(f"{r.get('database')}:{Path(f).name}" for r in rows for f in r.get("applied") or []),
+        "rolled-back": "true" if any(r.get("outcome") == "rolled_back" for r in rows) else "false",
+        "run-log": run_log,
+        "applied-count": str(sum(len(r.get("applied") or []) for r in rows)),
+    })
+    return values
+
+
 # -- publish ----------------------------------------------------------------------------
 
 
@@ -403,7 +458,12 @@ def publish(
             doc = runlog.read(run_log)  # a killed run's log still says what it did, from its journal
         except (OSError, ValueError):
             doc = None
-    if doc is not None:
+    if doc is not None and doc.get("schema") == FLEET_SCHEMA:
+        values = fleet_outputs(doc, str(run_log))
+        values["exit-code"] = str(exit_code)
+        summary = fit(fleet_markdown(doc), SUMMARY_LIMIT)
+        error = doc.get("error")
+    elif doc is not None:
         values = outputs_from_run_log(doc, str(run_log))
         values["exit-code"] = str(exit_code)  # the process's code is the truth
         shown = copy.deepcopy(doc)  # migration files as the repository names them

@@ -37,9 +37,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-import httpx
-import tenacity
-
 from .config import Health, validate_http_url
 from .database import DEFAULT_TABLE, Database
 from .dburl import DatabaseURL
@@ -164,6 +161,8 @@ def probe_http(url: str, policy: Health = Health(), on_attempt: OnAttempt | None
     request.  An exception raised by a signal handler (``KeyboardInterrupt``) during a
     request or between attempts propagates at once.
     """
+    import tenacity  # noqa: PLC0415  (a deploy without a health URL probes only the database)
+
     url = validate_http_url(url)
     attempts: list[Attempt] = []
 
@@ -246,6 +245,8 @@ class _Exchange:
     # -- in the worker thread ----------------------------------------------------------
 
     def run(self, url: str) -> None:
+        import httpx  # noqa: PLC0415  (httpx only when an app's URL is probed)
+
         outcome: _Outcome = (False, None, "request failed: no answer")
         try:
             outcome = self._exchange(url)
@@ -265,6 +266,8 @@ class _Exchange:
             self.done.set()
 
     def _exchange(self, url: str) -> _Outcome:
+        import httpx  # noqa: PLC0415  (httpx only when an app's URL is probed)
+
         timeout = httpx.Timeout(self.policy.timeout)  # a backstop; the deadline is the caller's
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json, */*"}
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:  # noqa: SIM117

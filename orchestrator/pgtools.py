@@ -3,7 +3,8 @@
 This is the one place that starts subprocesses.  Arguments are lists (never a shell),
 the password travels in ``PGPASSWORD`` (the URL's, else the one the user exported), the
 rest of libpq's environment is passed on unchanged, and a failure carries the program's
-stderr.
+stderr.  A program can be given its standard input by a function (a *feed*, run in a
+thread while the program runs): a restore decompresses a backup into pg_restore that way.
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
 
 from .errors import ToolError
 from .redaction import redact, register_secret
+
+Feed = Callable[[IO[bytes]], None]  # writes a program's standard input; raises if the input is bad
 
 _VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
 
@@ -95,12 +100,64 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def run(args: Sequence[str], *, env: dict[str, str]) -> bytes:
-    """Run a client program to completion and return its stdout."""
-    proc = subprocess.run(list(args), capture_output=True, env=_env(env), check=False)
-    if proc.returncode != 0:
-        raise ToolError(_failure(args, proc.stderr))
-    return proc.stdout
+def run(args: Sequence[str], *, env: dict[str, str], feed: Feed | None = None) -> bytes:
+    """Run a client program to completion and return its stdout; ``feed`` writes its stdin."""
+    if feed is None:
+        proc = subprocess.run(list(args), capture_output=True, env=_env(env), check=False)
+        if proc.returncode != 0:
+            raise ToolError(_failure(args, proc.stderr))
+        return proc.stdout
+    with tempfile.TemporaryFile() as errfile:
+        child = subprocess.Popen(
+            list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile, env=_env(env)
+        )
+        assert child.stdin is not None and child.stdout is not None
+        feeder = _Feeder(child.stdin, feed)
+        try:
+            feeder.start()
+            out = child.stdout.read()
+        finally:
+            if child.poll() is None and feeder.error is not None:
+                child.kill()
+            child.stdout.close()
+            child.wait()
+            feeder.join()
+        feeder.check(args)
+        if child.returncode != 0:
+            errfile.seek(0)
+            raise ToolError(_failure(args, errfile.read()))
+        return out
+
+
+class _Feeder(threading.Thread):
+    """Runs a :data:`Feed` into a program's stdin, then closes it (the program's end of input).
+
+    A feed that fails keeps its error for :meth:`check`: the program then saw its input
+    end early, and its own complaint about that is not the cause.
+    """
+
+    def __init__(self, stdin: IO[bytes], feed: Feed) -> None:
+        super().__init__(name="stdin-feeder", daemon=True)
+        self.stdin = stdin
+        self.feed = feed
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.feed(self.stdin)
+        except BrokenPipeError:  # the program stopped reading: its exit status says why
+            pass
+        except BaseException as exc:  # noqa: BLE001  (raised in the caller's thread by check)
+            self.error = exc
+        finally:
+            with contextlib.suppress(OSError):
+                self.stdin.close()
+
+    def check(self, args: Sequence[str]) -> None:
+        """Raise :class:`ToolError` if the feed failed."""
+        if self.error is not None:
+            name = Path(args[0]).name
+            raise ToolError(redact(f"{name}: its input is unreadable: {self.error}")) from self.error
 
 
 @contextmanager
@@ -134,6 +191,7 @@ def pipe(
     env: dict[str, str],
     head: bytes,
     tail: bytes,
+    feed: Feed | None = None,
 ) -> None:
     """Run ``source | sink``: ``sink`` reads ``head``, all that ``source`` writes, then ``tail``.
 
@@ -144,21 +202,33 @@ def pipe(
     committed.  ``env`` goes to ``sink`` only (``source`` is a local program that needs
     no password).  A failure raises :class:`ToolError` with the stderr of ``sink`` if it
     failed (``source`` then merely lost its reader), else with that of ``source``.
+    ``feed``, if given, writes ``source``'s stdin; if it fails, ``tail`` is not written
+    either, and its error is the one raised.
     """
     with tempfile.TemporaryFile() as source_err, tempfile.TemporaryFile() as sink_err:
         consumer = subprocess.Popen(
             list(sink), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=sink_err, env=_env(env)
         )
         producer: subprocess.Popen[bytes] | None = None
+        feeder: _Feeder | None = None
         delivered = False  # head, the whole of source's output and tail reached the sink
         try:
-            producer = subprocess.Popen(list(source), stdout=subprocess.PIPE, stderr=source_err, env=_env({}))
+            stdin = subprocess.PIPE if feed is not None else None
+            producer = subprocess.Popen(
+                list(source), stdin=stdin, stdout=subprocess.PIPE, stderr=source_err, env=_env({})
+            )
             assert consumer.stdin is not None and producer.stdout is not None
+            if feed is not None:
+                assert producer.stdin is not None
+                feeder = _Feeder(producer.stdin, feed)
+                feeder.start()
             try:
                 consumer.stdin.write(head)
                 while chunk := producer.stdout.read1(1 << 20):
                     consumer.stdin.write(chunk)
-                if producer.wait() == 0:
+                if feeder is not None:
+                    feeder.join()
+                if producer.wait() == 0 and (feeder is None or feeder.error is None):
                     consumer.stdin.write(tail)
                     consumer.stdin.close()
                     delivered = True
@@ -176,10 +246,14 @@ def pipe(
                 producer.wait()
                 if producer.stdout:
                     producer.stdout.close()
+            if feeder is not None:
+                feeder.join()
             if consumer.stdin:
                 with contextlib.suppress(OSError):  # a sink that failed left data unread
                     consumer.stdin.close()
             consumer.wait()
+        if feeder is not None:
+            feeder.check(source)
         if consumer.returncode != 0:
             sink_err.seek(0)
             raise ToolError(_failure(sink, sink_err.read()))

@@ -28,6 +28,7 @@ from typing import Any
 
 from . import backup, console, health, lint, runlog
 from . import review as checks
+from .backup import rds
 from .config import Config, Timeouts
 from .database import Database
 from .engine import annotate_findings, lint_severities, load_state, open_database, open_existing, run_one, store_opener
@@ -113,7 +114,7 @@ class Run:
     state: State | None = None
     plan: Plan | None = None
     store: backup.Store | None = None
-    backup: backup.BackupInfo | None = None
+    backup: backup.BackupInfo | rds.Snapshot | None = None
     changing: bool = False  # from the first change on, a failure means rolling back
     unhealthy_before: bool = False
 
@@ -134,7 +135,7 @@ class _Unhealthy(Exception):
 def deploy(config: Config, request: Request, parts: Parts | None = None) -> int:
     """Run the pipeline; the run log is written whatever happens, and says what the exit code says."""
     parts = parts or Parts.of(config)
-    log = RunLog(config.environment.name, request.action, request.dry_run, on_error=parts.out.warn)
+    log = RunLog(config.environment.name, request.action, request.dry_run, config.environment.database, on_error=parts.out.warn)
     run = Run(config, request, log, parts)
     with trapped() as run.trap:
         log.open(request.run_log or config.state_dir / "runs" / f"{log.run_id}.json")
@@ -212,7 +213,6 @@ def review(run: Run, stack: ExitStack) -> Plan:
     step = run.log.step("review")
     env, request, out = run.env, run.request, run.out
     with out.group(f"Review: {request.action} on {env.name}"):
-        _report_unfinished_runs(run)
         checks.check_request(env, skip_backup=request.skip_backup, allow_empty_down=request.allow_empty_down,
                              reviewed=request.dry_run or bool(request.expect_plan))
         if request.dry_run:
@@ -221,6 +221,7 @@ def review(run: Run, stack: ExitStack) -> Plan:
             run.db = stack.enter_context(open_database(run.config, create=request.action == "up"))
             stack.enter_context(run.db.lock(env.lock_wait))  # held until the last step is done
         run.state = state = load_state(run.config, run.db)
+        _report_unfinished_runs(run, state.applied_set if run.db is not None else None)
         checks.check_state(state)
         run.plan = plan = (up_plan(state) if request.action == "up"
                            else down_plan(state, request.steps, allow_empty_down=request.allow_empty_down))
@@ -272,28 +273,45 @@ def _health_before(run: Run, plan: Plan, step: Step) -> None:
     )
 
 
-def _report_unfinished_runs(run: Run) -> None:
-    """Earlier runs whose process died mid-way (kill -9, a runner's last resort): say what they left."""
+def _report_unfinished_runs(run: Run, applied: set[str] | None) -> None:
+    """Earlier runs whose process died mid-way (kill -9, a runner's last resort): say what they left.
+
+    The database is the truth: a run's journal may say a migration committed whose commit a
+    server crash then lost (every commit of a run but its last is asynchronous), so each
+    one's result is checked against ``applied`` (the versions recorded now; None when the
+    database does not exist yet) and reported as what the database holds."""
     folders = {run.config.state_dir / "runs"}
     if run.log.path is not None:
         folders.add(run.log.path.parent)
     for folder in folders:
-        for doc in runlog.unfinished_runs(folder, run.env.name):
-            applied = [m["file"] for m in doc.get("migrations", []) if m.get("result") in ("applied", "reverted")]
-            running = [m["file"] for m in doc.get("migrations", []) if m.get("result") == "running"]
+        for doc in runlog.unfinished_runs(folder, run.env.name, run.env.database):
+            entries = doc.get("migrations", [])
+            done = [m for m in entries if m.get("result") in ("applied", "reverted")]
+            kept = [m["file"] for m in done if _held(m, applied)]
+            lost = [m["file"] for m in done if not _held(m, applied)]
+            running = [m["file"] for m in entries if m.get("result") == "running"]
             step = next((s["name"] for s in doc.get("steps", []) if s.get("status") == "running"), "an unknown step")
             run.out.warn(
                 f"run {doc.get('run_id')} (started {doc.get('started_at')}) never finished: its process died "
-                f"during {step}; it completed {', '.join(applied) or 'no migration'}"
-                + (f" and was running {', '.join(running)} (rolled back by the server)" if running else "")
-                + "; what is recorded in the database is what it left"
+                f"during {step}; the database holds what it completed of {', '.join(kept) or 'no migration'}"
+                + (f"; no longer in the database (a server crash lost commits not yet on disk, or they were "
+                   f"undone since): {', '.join(lost)}" if lost else "")
+                + (f"; it was running {', '.join(running)} (rolled back by the server)" if running else "")
             )
             run.log.unfinished_before.append({"run_id": doc.get("run_id"), "started_at": doc.get("started_at"),
-                                              "step": step, "completed": applied, "running": running})
+                                              "step": step, "completed": kept, "lost": lost, "running": running})
+
+
+def _held(entry: dict, applied: set[str] | None) -> bool:
+    """Whether the database still shows what a journal entry says a migration did."""
+    if applied is None:
+        return False
+    return (entry.get("version") in applied) == (entry.get("result") == "applied")
 
 
 def plan_document(plan: Plan, config: Config) -> dict:
-    """The plan as the run log records it: each migration's exact statements."""
+    """The plan as the run log records it: each migration's exact statements, up to a bound."""
+    budget = runlog.SqlBudget()
     return {
         "direction": plan.direction,
         "hash": plan.hash,
@@ -305,7 +323,7 @@ def plan_document(plan: Plan, config: Config) -> dict:
                 "file": config.relative(s.migration.path),
                 "checksum": s.migration.checksum,
                 "transaction": s.transaction,
-                "sql": s.render(),
+                **budget.take(s.paragraphs()),
                 "reversible": s.version not in plan.irreversible,
             }
             for s in plan.scripts
@@ -326,10 +344,12 @@ def _print_plan(run: Run, plan: Plan) -> None:
 # -- 2. backup --------------------------------------------------------------------------
 
 
-def take_backup(run: Run) -> backup.BackupInfo | None:
+def take_backup(run: Run) -> backup.BackupInfo | rds.Snapshot | None:
     """pg_dump streamed into the store and verified; if it fails, nothing is applied."""
     step = run.log.step("backup")
     env = run.env
+    if rds.is_snapshot(env.backup) and not run.request.skip_backup:
+        return take_snapshot(run, step)
     if run.request.skip_backup or run.parts.store is None:
         why = "--skip-backup" if run.request.skip_backup else "no backup store configured"
         run.out.warn(f"no backup taken ({why})")
@@ -345,12 +365,29 @@ def take_backup(run: Run) -> backup.BackupInfo | None:
             run_id=run.log.run_id,
             schema_version=run.plan.from_version,
             progress=lambda size, seconds: run.out.say(_progress(size, seconds)),
+            compression=env.compression,
         )
         run.log.backup = asdict(info)
         run.out.say(f"Backup verified: {info.url} ({info.size} bytes, sha256 {info.sha256[:12]}…, "
                     f"{info.seconds:.1f}s)")
     step.end("ok", url=info.url, size=info.size)
     return info
+
+
+def take_snapshot(run: Run, step: Step) -> rds.Snapshot:
+    """An RDS snapshot of the environment's instance or cluster, tagged, waited for until
+    available; if it fails or is interrupted it is deleted and nothing is applied."""
+    assert run.db is not None and run.plan is not None
+    env = run.env
+    snapshots = rds.RdsSnapshots(env.backup, f"environments.{env.name}.backup")
+    with run.out.group(f"Backup: RDS snapshot of {snapshots.source}"):
+        snap = snapshots.take(environment=env.name, database=run.db.url.database, run_id=run.log.run_id,
+                              plan_hash=run.plan.hash, schema_version=run.plan.from_version,
+                              tick=lambda status, seconds: run.out.say(f"snapshot: {status} after {seconds:.0f}s"))
+        run.log.backup = snap.record()
+        run.out.say(f"Backup verified: snapshot {snap.arn} is {snap.status} ({snap.seconds:.1f}s)")
+    step.end("ok", url=snap.url, arn=snap.arn)
+    return snap
 
 
 def _progress(size: int, seconds: float) -> str:
@@ -362,7 +399,8 @@ def _progress(size: int, seconds: float) -> str:
 
 
 def apply(run: Run) -> None:
-    """The plan's scripts, one by one, each with the environment's timeouts."""
+    """The plan's scripts, one by one, each with the environment's timeouts; only the last
+    commit waits for the disk, which makes the earlier ones durable too."""
     step = run.log.step("apply")
     assert run.db is not None and run.plan is not None
     plan = run.plan
@@ -370,7 +408,7 @@ def apply(run: Run) -> None:
         run.db.ensure_table()
         try:
             for script in plan.scripts:
-                _run_script(run, script, run.env.timeouts)
+                _run_script(run, script, run.env.timeouts, durable=script is plan.scripts[-1])
         except MigrationFailed as exc:
             step.end("failed", error=str(exc))
             run.out.annotate("error", exc.detail, file=run.config.relative(exc.path), line=exc.line,
@@ -379,12 +417,12 @@ def apply(run: Run) -> None:
     step.end("ok", count=len(plan.migrations))
 
 
-def _run_script(run: Run, script: Script, timeouts: Timeouts) -> None:
+def _run_script(run: Run, script: Script, timeouts: Timeouts, *, durable: bool) -> None:
     assert run.db is not None
     m = script.migration
     run.log.migration_started(m.version, m.filename, script.direction)
     try:
-        seconds = run_one(run.db, script, timeouts, out=run.out)
+        seconds = run_one(run.db, script, timeouts, out=run.out, durable=durable)
     except BaseException as exc:
         run.log.migration(m.version, m.filename, script.direction, None, "failed", str(exc) or type(exc).__name__)
         raise
@@ -495,7 +533,7 @@ def _undo(run: Run, cause: BaseException) -> list[Script]:
         scripts.append(back)
     with run.out.group(f"Rollback: {len(scripts)} migration(s)"):
         for script in scripts:
-            _run_script(run, script, _rollback_timeouts(run))
+            _run_script(run, script, _rollback_timeouts(run), durable=script is scripts[-1])
     return scripts
 
 
@@ -522,8 +560,14 @@ def _rollback_timeouts(run: Run) -> Timeouts:
 def _needs_restore(run: Run, step: Step, why: str) -> Outcome:
     run.log.rollback = {**(run.log.rollback or {}), "result": "failed"}
     step.end("failed", error=why)
+    if isinstance(run.backup, rds.Snapshot):
+        steps = rds.restore_steps(run.backup)
+        run.log.restore_command = next(line for line in steps.splitlines() if not line.startswith("#"))
+        return Outcome("needs_restore", EXIT_RESTORE,
+                       f"{why}. The database needs a restore from this run's RDS snapshot:\n{steps}")
     if run.backup is not None:
-        command = f"orchestrator restore -e {run.env.name} --backup {run.backup.url} --yes"
+        member = f" --database {run.env.database}" if run.env.database else ""  # one database of a fleet
+        command = f"orchestrator restore -e {run.env.name}{member} --backup {run.backup.url} --yes"
         run.log.restore_command = command
         return Outcome("needs_restore", EXIT_RESTORE,
                        f"{why}. The database needs a restore from this run's backup:\n  {command}")

@@ -11,6 +11,7 @@ refused after the first change that the review did not judge.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -38,7 +39,13 @@ class Script:
 
     def render(self) -> str:
         """The statements as the server receives them, one per paragraph."""
-        return "".join(f"{s.text}{'' if s.whole or s.text.endswith(';') else ';'}\n\n" for s in self.statements)
+        return "".join(self.paragraphs())
+
+    def paragraphs(self) -> Iterator[str]:
+        """Each statement of :meth:`render`, so that a reader may keep only some (the run log
+        keeps whole statements up to a bound, so no secret literal is cut in two)."""
+        for s in self.statements:
+            yield f"{s.text}{'' if s.whole or s.text.endswith(';') else ';'}\n\n"
 
     def line_of(self, statement: Statement) -> int:
         """The file line where a statement starts."""

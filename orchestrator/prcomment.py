@@ -145,10 +145,12 @@ def _cell(text: Any) -> str:
     return html.escape(" ".join(str(text).split())).replace("|", "\\|")
 
 
-def _trim_head(text: str, limit: int | None, what: str) -> str:
+def _trim_head(text: str, limit: int | None, what: str, where: str | None = None) -> str:
+    """``text`` cut to ``limit`` characters, saying where the rest is (``where``; by default
+    the run-log artifact, which a cut migration's SQL is not whole in either)."""
     if limit is None or len(text) <= limit:
         return text
-    return text[:limit].rstrip() + f"\n… ({len(text) - limit} more characters of {what}: see the run-log artifact)"
+    return text[:limit].rstrip() + f"\n… ({len(text) - limit} more characters of {what}: {where or 'see the run-log artifact'})"
 
 
 def _trim_tail(text: str, limit: int | None) -> str:
@@ -196,7 +198,7 @@ def render(report: Report, where: Where, *, sql_chars: int | None = None, verify
         out.append("")
         if sql_chars != 0:
             for m in migrations:
-                sql = _trim_head(m.get("sql") or "", sql_chars, "SQL")
+                sql = _trim_head(m.get("sql") or "", sql_chars, "SQL", runlog.WHOLE_SQL if m.get("sql_cut") else None)
                 out += [f"<details><summary>SQL of <code>{html.escape(where.path(m['file']))}</code></summary>", "",
                         *_code(sql, "sql"), "", "</details>", ""]
         else:

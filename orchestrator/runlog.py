@@ -13,12 +13,13 @@ versioned (``schema``) and documented in docs/run-log.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,47 @@ from .redaction import redact
 
 SCHEMA = "orchestrator.run-log/1"
 STEPS = ("review", "backup", "apply", "health", "rollback", "record")
+
+
+SQL_LIMIT = 256 * 1024  # bytes of one migration's SQL the run log keeps
+SQL_TOTAL_LIMIT = 512 * 1024  # bytes of SQL it keeps for the whole plan (its Markdown stays well under 1 MiB)
+WHOLE_SQL = "the whole SQL is in the migration file and in the dry run's output"
+
+
+class SqlBudget:
+    """How much of each migration's SQL the run log keeps: its statements, whole, up to
+    ``per_migration`` bytes and while the plan's ``total`` lasts.
+
+    A 20 MB seed file would make a 20 MB run log and a summary GitHub cuts off.  Past the
+    bound the entry says so (``sql_cut``) and keeps the size and SHA-256 of the whole SQL;
+    the plan hash still covers every statement.  Whole statements only: a secret literal
+    is never cut in two, so redaction still recognises it.
+    """
+
+    def __init__(self, per_migration: int = SQL_LIMIT, total: int = SQL_TOTAL_LIMIT) -> None:
+        self.per_migration = per_migration
+        self.left = total
+
+    def take(self, paragraphs: Iterable[str]) -> dict[str, Any]:
+        """The run log's ``sql``, ``sql_size``, ``sql_sha256`` and ``sql_cut`` of one
+        migration's statements (as the dry run prints them)."""
+        digest, size, kept, room, fits = hashlib.sha256(), 0, [], min(self.per_migration, self.left), True
+        for text in paragraphs:
+            data = text.encode("utf-8")
+            digest.update(data)
+            size += len(data)
+            fits = fits and len(data) <= room
+            if fits:
+                kept.append(text)
+                room -= len(data)
+        sql = "".join(kept)
+        kept_size = len(sql.encode("utf-8"))
+        self.left -= kept_size
+        entry = {"sql": sql, "sql_size": size, "sql_sha256": digest.hexdigest(), "sql_cut": kept_size < size}
+        if entry["sql_cut"]:
+            entry["sql"] += (f"-- [orchestrator] cut here: the run log keeps {kept_size} of {size} bytes of this "
+                             f"migration's SQL (sha256 of the whole: {entry['sql_sha256']}); {WHOLE_SQL}\n")
+        return entry
 
 
 def utc_now() -> str:
@@ -109,6 +151,7 @@ class RunLog:
     environment: str
     action: str
     dry_run: bool
+    database: str | None = None  # the fleet member this run is on (``--database``); None outside a fleet
     run_id: str = field(default_factory=new_run_id)
     started_at: str = field(default_factory=utc_now)
     ended_at: str | None = None
@@ -214,6 +257,7 @@ class RunLog:
             "schema": SCHEMA,
             "run_id": self.run_id,
             "environment": self.environment,
+            "database": self.database,
             "action": self.action,
             "dry_run": self.dry_run,
             **self.context,
@@ -312,8 +356,9 @@ def _alive(process: dict[str, Any]) -> bool:
     return True
 
 
-def unfinished_runs(directory: Path, environment: str) -> list[dict[str, Any]]:
-    """Run logs in ``directory`` of ``environment`` whose process died before they finished.
+def unfinished_runs(directory: Path, environment: str, database: str | None = None) -> list[dict[str, Any]]:
+    """Run logs in ``directory`` of ``environment`` (and of the fleet member ``database``:
+    another member's cut-off run is that member's to report) whose process died before they finished.
 
     Only logs with a journal beside them can be unfinished (a finished log has none), so
     the history of finished runs is never read.  Each is closed as ``interrupted`` (its
@@ -326,11 +371,12 @@ def unfinished_runs(directory: Path, environment: str) -> list[dict[str, Any]]:
             doc = read(path)
         except (OSError, ValueError):
             continue
-        if doc.get("outcome") != "running" or doc.get("environment") != environment or _alive(doc.get("process") or {}):
+        if (doc.get("outcome") != "running" or (doc.get("environment"), doc.get("database")) != (environment, database)
+                or _alive(doc.get("process") or {})):
             continue
         doc.update(outcome="interrupted", exit_code=None, ended_at=doc.get("ended_at") or utc_now(),
                    error="the process ended before the run finished (killed, or its machine stopped); "
-                         "the migrations it recorded as applied are in the database")
+                         "schema_migrations says which of the migrations it recorded are in the database")
         try:
             _write_atomic(path, redact(json.dumps(doc, indent=2, default=str)) + "\n")
             _write_atomic(path.with_suffix(".md"), redact(render_markdown(doc)))
@@ -370,6 +416,15 @@ def _mermaid(steps: list[dict[str, Any]]) -> str:
     return "\n".join(chart)
 
 
+def _cut_note(migration: dict[str, Any]) -> list[str]:
+    """The line above a cut migration's SQL: how big the whole is, its hash, where it is."""
+    if not migration.get("sql_cut"):
+        return []
+    note = (f"_Only the first statements are shown: the SQL is {migration['sql_size']} bytes (sha256 "
+            f"`{migration['sql_sha256']}`); {WHOLE_SQL}._")
+    return [note, ""]
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
     """The step summary: outcome first, then chart and table, plan, backup, health, rollback."""
     out = [
@@ -394,7 +449,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
                 f"Plan hash: `{plan['hash']}` · from version `{plan['from_version'] or '(none)'}` "
                 f"to `{plan['target_version'] or '(none)'}`", ""]
         for m in plan["migrations"]:
-            out += [f"<details><summary><code>{m['file']}</code></summary>", "", "```sql",
+            out += [f"<details><summary><code>{m['file']}</code>{' (SQL cut)' if m.get('sql_cut') else ''}</summary>",
+                    "", *_cut_note(m), "```sql",
                     m["sql"].rstrip("\n").replace("```", "`\u200b``"), "```", "", "</details>", ""]
     if doc.get("findings"):
         out += ["### Findings", "", "| severity | rule | where | message |", "| --- | --- | --- | --- |"]

@@ -13,9 +13,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import pgtools
-from .database import BOOKKEEPING_SCHEMA, Database
+
+if TYPE_CHECKING:
+    from .database import Database
 
 PG_DUMP_OPTIONS = [
     "--format=plain",
@@ -70,6 +73,8 @@ def dump(db: Database, extra_args: Sequence[str] = (), *, versions: bool = True)
     ``versions``, the migrations table and its rows are left out too: the app's schema
     alone, to compare a live database with what the migrations make.
     """
+    from .database import BOOKKEEPING_SCHEMA  # noqa: PLC0415  (psycopg only once connected)
+
     pg_dump = pgtools.find_program("pg_dump", db.server_version()[0])
     args = [str(pg_dump), *PG_DUMP_OPTIONS]
     if _supports_restrict_key(pgtools.program_version(pg_dump)):

@@ -11,8 +11,8 @@ from pathlib import Path
 from ..errors import BackupError, BackupNotFound, ConfigError
 from .local import LocalStore
 from .manifest import MANIFEST_SUFFIX, BackupInfo, check_name, sibling
-from .s3 import MIN_PART_SIZE, S3Store
-from .store import DEFAULT_PART_SIZE, MiB, Store, safe_name
+from .s3 import S3Store
+from .store import DEFAULT_GROW_EVERY, DEFAULT_PART_SIZE, MIN_PART_SIZE, MiB, Store, safe_name
 
 
 def open_store(
@@ -22,6 +22,7 @@ def open_store(
     sse: str = "AES256",
     kms_key_id: str | None = None,
     part_size: int = DEFAULT_PART_SIZE,
+    grow_every: int = DEFAULT_GROW_EVERY,
     max_attempts: int = 5,
     connect_timeout: float = 10.0,
     read_timeout: float = 60.0,
@@ -32,7 +33,9 @@ def open_store(
     from ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``, which boto3 >= 1.28 honours
     itself); anything else is a directory, relative to ``root`` (the project) unless
     absolute.  ``sse`` is ``AES256`` or ``aws:kms`` (with ``kms_key_id``, or the
-    account's default KMS key).  The remaining arguments tune S3 only.
+    account's default KMS key).  The remaining arguments tune S3 only: ``part_size`` is the
+    first part size and the chunk read at once, doubled every ``grow_every`` parts
+    (:class:`~.store.PartSchedule`).
     """
     if location.startswith("s3://"):
         bucket, _, prefix = location[len("s3://") :].partition("/")
@@ -50,6 +53,7 @@ def open_store(
             sse=sse,
             kms_key_id=kms_key_id,
             part_size=part_size,
+            grow_every=grow_every,
             max_attempts=max_attempts,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,

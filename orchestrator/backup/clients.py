@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import database, pgtools
+from .. import pgtools
 from ..dburl import DatabaseURL
 from ..errors import DatabaseUnavailable, ToolError
 from .store import fail
@@ -16,6 +16,8 @@ from .store import fail
 
 def server(url: DatabaseURL, action: str) -> tuple[int, str]:
     """(major, version text) of the server, e.g. (18, "18.1"); ``action`` says what needed it."""
+    from .. import database  # noqa: PLC0415  (psycopg only when a backup or restore runs)
+
     try:
         return database.server_release(url)
     except DatabaseUnavailable as exc:

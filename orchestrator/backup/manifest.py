@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ..compression import Compression, parse
 from ..errors import BackupError, ConfigError
 from ..redaction import redact
 
@@ -48,6 +49,18 @@ class BackupInfo:
     server_version: str
     seconds: float  # how long the backup took, dump to verification
     database: str = ""
+    # The setting (``zstd:3``, ``lz4:0``, ``gzip:6``, ``none``) and who applied it: ``orchestrator``
+    # (the archive inside a zstd or lz4 frame) or ``pg_dump`` (the object is pg_dump's custom
+    # archive as pg_dump wrote it, gzip inside, or none).  Manifests written before the setting
+    # existed have neither: pg_dump compressed the archive itself, so they read as ``pg_dump``.
+    compression: str = ""
+    compressed_by: str = "pg_dump"
+    dump_format: str = "custom"  # pg_dump --format
+
+    @property
+    def frame(self) -> Compression | None:
+        """The frame to take the archive out of, or None if pg_restore reads the object as it is."""
+        return parse(self.compression) if self.compressed_by == "orchestrator" else None
 
     @classmethod
     def from_manifest(cls, raw: bytes, *, key: str, url: str) -> BackupInfo:
@@ -72,6 +85,11 @@ class BackupInfo:
                 server_version=str(data.get("server_version", "")),
                 seconds=float(data.get("seconds", 0.0)),
                 database=str(data.get("database", "")),
+                compression=_compression(data.get("compression", "")),
+                compressed_by=_compressed_by(
+                    data.get("compressed_by", "pg_dump"), data.get("compression", "")
+                ),
+                dump_format=_dump_format(data.get("dump_format", "custom")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise BackupError(redact(f"the manifest of {url} is unreadable ({exc})")) from exc
@@ -92,6 +110,27 @@ class BackupInfo:
                     "damaged after it was written. Nothing was restored"
                 )
             )
+
+
+def _compression(value: Any) -> str:
+    """A manifest's compression, checked now so that a restore never starts on one it cannot read."""
+    return str(parse(value)) if value else ""
+
+
+def _compressed_by(value: Any, compression: Any) -> str:
+    """``pg_dump`` or ``orchestrator``; orchestrator wraps only zstd and lz4 (a gzip frame it never wrote)."""
+    if value == "pg_dump":
+        return value
+    if value != "orchestrator" or not compression or not parse(compression).wraps:
+        raise ValueError(f"compressed_by {value!r} with compression {compression!r} is not one this reads")
+    return value
+
+
+def _dump_format(value: Any) -> str:
+    """orchestrator writes pg_dump's custom format only; another is from a newer orchestrator."""
+    if value != "custom":
+        raise ValueError(f"dump_format {value!r} is not one this orchestrator reads (custom)")
+    return "custom"
 
 
 def stamp(when: datetime | None = None) -> str:

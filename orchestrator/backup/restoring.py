@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import IO
 
 from .. import pgtools
+from ..compression import Compression, inflate
 from ..dburl import DatabaseURL
 from ..errors import BackupNotFound, ToolError
 from .catalog import find_backup
@@ -120,19 +122,25 @@ def restore(url: DatabaseURL, store: Store, info: BackupInfo, *, dry_run: bool =
     session without it, so the database is as it was before.  The password goes to psql
     in ``PGPASSWORD``.  The caller may hold the migration lock (an advisory lock, on
     another connection).  A dry run only runs ``pg_restore --list`` and does not connect
-    to the database.
+    to the database.  A backup in a frame orchestrator wrote (its manifest's
+    ``"compressed_by": "orchestrator"``: zstd, lz4) is decompressed as a stream into
+    pg_restore's stdin, a part at a time; one cut short or damaged fails the restore
+    before ``COMMIT``.  pg_dump's own archive (gzip, none, or a backup from before the
+    setting) is read by pg_restore from its file.
     """
     dump_major = int((info.pg_dump_version or "0").split(".")[0] or 0)
     major = dump_major if dry_run else max(server(url, "restore")[0], dump_major)
     pg_restore, _ = program("pg_restore", major)
     with store.fetch(info) as path:
+        archive, feed = _archive(path, info.frame)
         try:
-            toc = pgtools.run([str(pg_restore), "--list", str(path)], env={}).decode("utf-8", "replace")
+            listing = pgtools.run([str(pg_restore), "--list", *archive], env={}, feed=feed)
+            toc = listing.decode("utf-8", "replace")
         except ToolError as exc:
             raise fail(f"cannot read {info.url}: {one_line(exc)}") from exc
         if dry_run:
             return toc
-        source = [str(pg_restore), "--no-owner", "--file=-", str(path)]
+        source = [str(pg_restore), "--no-owner", "--file=-", *archive]
         sink = [
             str(_psql(pg_restore, major)),
             "--no-psqlrc",
@@ -145,13 +153,29 @@ def restore(url: DatabaseURL, store: Store, info: BackupInfo, *, dry_run: bool =
         ]
         env = {**url.env(), "PGAPPNAME": "orchestrator restore"}
         try:
-            pgtools.pipe(source, sink, env=env, head=RESTORE_PREAMBLE.encode(), tail=b"COMMIT;\n")
+            pgtools.pipe(source, sink, env=env, head=RESTORE_PREAMBLE.encode(), tail=b"COMMIT;\n", feed=feed)
         except ToolError as exc:
             raise fail(
                 f"restore of {info.url} failed and was rolled back, the database is unchanged: "
                 f"{_sql_error(exc)}"
             ) from exc
     return toc
+
+
+def _archive(path: Path, frame: Compression | None) -> tuple[list[str], pgtools.Feed | None]:
+    """pg_restore's arguments for the archive, and the feed of its stdin if it is compressed.
+
+    A plain archive is read from its file; one inside a frame is decompressed into
+    pg_restore's stdin (``--format=custom``: a stream cannot be sniffed twice).
+    """
+    if frame is None:
+        return [str(path)], None
+
+    def feed(stdin: IO[bytes]) -> None:
+        with path.open("rb") as stored:
+            inflate(stored, stdin, frame)
+
+    return ["--format=custom"], feed
 
 
 def _psql(pg_restore: Path, major: int) -> Path:

@@ -6,10 +6,15 @@ the one place their exceptions become the project's: :class:`BackupError`, or
 text passed through :func:`redact` (the secret key and session token are registered as
 secrets when the client is made; access key ids are masked by pattern).
 
-A dump goes up as a multipart upload, never through a temporary file: up to
-``concurrency`` parts upload on worker threads, and :meth:`_S3Upload.write` takes a new
-part only when one of them is done, so memory stays bounded whatever the size of the
-database.  Whatever fails, the upload is aborted (or the completed object deleted), so no
+A dump goes up as a multipart upload: up to ``concurrency`` parts upload on worker
+threads, and :meth:`_S3Upload.write` takes a new part only when one of them is done, so
+memory stays bounded whatever the size of the database.  Part sizes follow a
+:class:`~.store.PartSchedule` (8 MiB, doubling every 1,000 parts up to 4 GiB), so a 5 TB
+dump fits in S3's 10,000 parts.  A part of one chunk (the first 8 GiB of a dump) is sent
+from memory; a larger part is spooled to a temporary file as its chunks arrive, its
+SHA-256 computed on the way, and sent from that file: the per-part checksum must be known
+before the part is sent, and holding a 4 GiB part in memory is not an option.  At most
+``concurrency + 1`` such files exist at once (``TMPDIR``, 0600, removed when sent).  Whatever fails, the upload is aborted (or the completed object deleted), so no
 partial object is ever left as a backup; an abort that itself fails is said in the
 error, and a bucket lifecycle rule ``AbortIncompleteMultipartUpload`` is the backstop.
 
@@ -49,15 +54,24 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..errors import BackupError, BackupNotFound
 from ..redaction import redact, register_secret
 from .manifest import MANIFEST_SUFFIX, BackupInfo, dump_names
-from .store import DEFAULT_PART_SIZE, MiB, Sink, Store, fail, hash_stream, newest_first, safe_name
+from .store import (
+    DEFAULT_GROW_EVERY,
+    DEFAULT_PART_SIZE,
+    MAX_PARTS,
+    PartSchedule,
+    Sink,
+    Store,
+    fail,
+    hash_stream,
+    newest_first,
+    safe_name,
+)
 
-MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
-MAX_PARTS = 10_000  # S3's maximum number of parts
 _MISSING = ("NoSuchKey", "404", "NotFound")  # how S3 says an object is not there (HEAD has no body)
 
 
@@ -72,6 +86,7 @@ class S3Store(Store):
         sse: str = "AES256",
         kms_key_id: str | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        grow_every: int = DEFAULT_GROW_EVERY,
         max_attempts: int = 5,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
@@ -82,6 +97,7 @@ class S3Store(Store):
         self.sse = sse
         self.kms_key_id = kms_key_id
         self.part_size = part_size
+        self.schedule = PartSchedule(part_size, grow_every)
         self.concurrency = concurrency
         self._settings = (max_attempts, connect_timeout, read_timeout)
         self._client_obj: Any = None
@@ -193,6 +209,7 @@ class S3Store(Store):
             sse=self.sse,
             kms_key_id=self.kms_key_id,
             part_size=self.part_size,
+            grow_every=self.schedule.grow_every,
             concurrency=self.concurrency,
         )
         other._settings = self._settings
@@ -306,7 +323,11 @@ class S3Store(Store):
 
 
 class _S3Upload(Sink):
-    """One multipart upload: parts on worker threads, per-part SHA-256 checksums."""
+    """One multipart upload: parts on worker threads, per-part SHA-256 checksums.
+
+    Chunks are gathered into the part the schedule says comes next (:class:`_Part`); a
+    full part is handed to the pool.
+    """
 
     def __init__(self, store: S3Store, key: str, metadata: dict[str, str]) -> None:
         self.store = store
@@ -326,18 +347,39 @@ class _S3Upload(Sink):
         # at most `concurrency` parts are handed to the pool and not yet sent
         self.slots = threading.Semaphore(store.concurrency)
         self.futures: list[Future[tuple[int, str, bytes]]] = []
+        self.queued: list[_Part] = []  # every part handed to the pool (closed once sent)
+        self.part = _Part(1, store.schedule)
 
     def write(self, number: int, data: bytes) -> None:
-        if number > MAX_PARTS:
+        view = memoryview(data)
+        while view:
+            taken = self.part.add(view)
+            view = view[taken:]
+            if self.part.full:
+                self._send(self.part)
+                self.part = _Part(self.part.number + 1, self.store.schedule)
+
+    def _send(self, part: _Part) -> None:
+        """Hand a part to the pool once a slot is free (this is where the dump waits for S3)."""
+        if part.number > MAX_PARTS:
+            part.close()
             raise fail(f"the dump needs more than {MAX_PARTS} parts; raise the part size")
         while not self.slots.acquire(timeout=0.5):
             self._raise_failed()
-        self._raise_failed()
-        future = self.pool.submit(self._upload, number, data)
+        try:
+            self._raise_failed()
+        except BaseException:
+            self.slots.release()
+            part.close()
+            raise
+        future = self.pool.submit(self._upload, part)
         future.add_done_callback(lambda _f: self.slots.release())
         self.futures.append(future)
+        self.queued.append(part)
 
     def finish(self, size: int) -> dict[str, Any]:
+        if self.part.size:
+            self._send(self.part)
         results = sorted(f.result() for f in self.futures)
         self.pool.shutdown()
         if not results:
@@ -366,6 +408,8 @@ class _S3Upload(Sink):
 
     def abort(self) -> str | None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        for part in (*self.queued, self.part):  # those cancelled before they were sent
+            part.close()
         store = self.store
         try:
             if self.completed:
@@ -379,20 +423,25 @@ class _S3Upload(Sink):
             return redact(f"could not {what} ({type(exc).__name__})")
         return None
 
-    def _upload(self, number: int, data: bytes) -> tuple[int, str, bytes]:
+    def _upload(self, part: _Part) -> tuple[int, str, bytes]:
         """Send one part (on a worker thread); return (number, ETag, SHA-256 digest)."""
-        digest = hashlib.sha256(data).digest()
-        encoded = base64.b64encode(digest).decode()
-        with self.store._calls(f"upload part {number}", self.key):
-            response = self.store.client.upload_part(
-                Bucket=self.store.bucket,
-                Key=self.key,
-                UploadId=self.upload_id,
-                PartNumber=number,
-                Body=data,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=encoded,
-            )
+        number = part.number
+        try:
+            digest = part.digest()
+            encoded = base64.b64encode(digest).decode()
+            with self.store._calls(f"upload part {number}", self.key):
+                response = self.store.client.upload_part(
+                    Bucket=self.store.bucket,
+                    Key=self.key,
+                    UploadId=self.upload_id,
+                    PartNumber=number,
+                    Body=part.body(),
+                    ContentLength=part.size,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=encoded,
+                )
+        finally:
+            part.close()
         echoed = response.get("ChecksumSHA256")
         if echoed is not None and echoed != encoded:
             raise fail(
@@ -422,3 +471,62 @@ class _S3Upload(Sink):
         stored_sse = head.get("ServerSideEncryption")
         if stored_sse != self.store.sse:
             raise fail(f"{where} is stored with encryption {stored_sse!r}, not {self.store.sse!r}")
+
+
+class _Part:
+    """One part being gathered: in memory if it is one chunk, else in a temporary file.
+
+    The SHA-256 is computed as the bytes arrive, so a spooled part is written once and
+    read once (by the upload).
+    """
+
+    def __init__(self, number: int, schedule: PartSchedule) -> None:
+        self.number = number
+        self.target = schedule.size(number)
+        self.size = 0
+        self.hash = hashlib.sha256()  # of a spooled part, as it is written
+        self.chunks: list[bytes] = []
+        self.file: IO[bytes] | None = (
+            tempfile.TemporaryFile(prefix="orchestrator-part-")  # noqa: SIM115  (closed by close())
+            if self.target > schedule.chunk
+            else None
+        )
+
+    @property
+    def full(self) -> bool:
+        return self.size >= self.target
+
+    def add(self, data: memoryview) -> int:
+        """Take as much of ``data`` as the part still needs; return how many bytes that was."""
+        taken = data[: self.target - self.size]
+        if self.file is None:
+            whole = isinstance(taken.obj, bytes) and taken.nbytes == len(taken.obj)
+            self.chunks.append(taken.obj if whole else taken.tobytes())  # no copy of a whole chunk
+        else:
+            self.hash.update(taken)
+            try:
+                self.file.write(taken)
+            except OSError as exc:
+                raise fail(f"cannot spool part {self.number} to a temporary file: {exc.strerror}") from exc
+        self.size += len(taken)
+        return len(taken)
+
+    def digest(self) -> bytes:
+        """The part's SHA-256 (of a part in memory computed here, on the upload's worker thread)."""
+        if self.file is None:
+            return hashlib.sha256(self.body()).digest()
+        return self.hash.digest()
+
+    def body(self) -> bytes | IO[bytes]:
+        """What to send: the bytes, or the spooled file rewound."""
+        if self.file is None:
+            return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        self.file.flush()
+        self.file.seek(0)
+        return self.file
+
+    def close(self) -> None:
+        """Let go of the bytes (removes the temporary file)."""
+        self.chunks = []
+        if self.file is not None:
+            self.file.close()

@@ -13,6 +13,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,7 +22,61 @@ from ..redaction import redact
 from .manifest import BackupInfo
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 DEFAULT_PART_SIZE = 8 * MiB
+MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
+MAX_PART_SIZE = 5 * GiB  # S3's maximum for any part
+MAX_PARTS = 10_000  # S3's maximum number of parts
+DEFAULT_GROW_EVERY = 1_000  # parts of one size before the size doubles
+
+
+@dataclass(frozen=True)
+class PartSchedule:
+    """The size of each part of a multipart upload, known before the dump's size is.
+
+    pg_dump's output is read in chunks of ``chunk`` bytes (the only dump bytes held in
+    memory); part ``n`` is ``chunk`` doubled every ``grow_every`` parts, capped at the
+    largest power-of-two multiple of ``chunk`` that S3 accepts.  With the defaults (8 MiB,
+    x2 every 1,000 parts, up to 4 GiB) the first 8 GiB go in 8 MiB parts, 1 TB takes 6,879
+    parts and 5 TB 9,167; 10,000 parts hold 7.8 TiB.  Doubling keeps every
+    part a whole number of chunks, so a part is exactly the chunks that make it up.
+    """
+
+    chunk: int = DEFAULT_PART_SIZE
+    grow_every: int = DEFAULT_GROW_EVERY
+
+    def size(self, number: int) -> int:
+        """The size of part ``number`` (from 1); the last part of a dump may be shorter."""
+        doublings = (number - 1) // self.grow_every
+        return self.chunk * 2 ** min(doublings, self.max_doublings)
+
+    @property
+    def max_doublings(self) -> int:
+        """How often the part size may double before it would pass S3's 5 GiB."""
+        return max(0, (MAX_PART_SIZE // self.chunk).bit_length() - 1)
+
+    @property
+    def capacity(self) -> int:
+        """The largest dump that fits in :data:`MAX_PARTS` parts."""
+        return sum(self.size(n) for n in range(1, MAX_PARTS + 1))
+
+    def plan(self, total: int) -> list[int]:
+        """The part sizes a dump of ``total`` bytes is uploaded in (pure; for tests and docs).
+
+        :class:`BackupError` if it would need more than :data:`MAX_PARTS` parts.
+        """
+        sizes: list[int] = []
+        left = total
+        while left > 0:
+            if len(sizes) == MAX_PARTS:
+                raise fail(
+                    f"a dump of {total} bytes needs more than {MAX_PARTS} parts of this schedule "
+                    f"(it holds {self.capacity} bytes); raise the part size"
+                )
+            size = min(self.size(len(sizes) + 1), left)
+            sizes.append(size)
+            left -= size
+        return sizes
 
 
 def fail(message: str) -> BackupError:
@@ -34,7 +89,10 @@ class Sink(ABC):
 
     @abstractmethod
     def write(self, number: int, data: bytes) -> None:
-        """Take part ``number`` (from 1); may block to keep memory bounded."""
+        """Take chunk ``number`` (from 1) of the dump, in order; may block to keep memory bounded.
+
+        How chunks make parts (objects, files) is the sink's business: see :class:`PartSchedule`.
+        """
 
     @abstractmethod
     def finish(self, size: int) -> dict[str, Any]:
@@ -52,7 +110,7 @@ class Store(ABC):
     own: :class:`BackupNotFound` for what is not there, :class:`BackupError` for the rest.
     """
 
-    part_size: int = DEFAULT_PART_SIZE  # how much of pg_dump's output is handed over at once
+    part_size: int = DEFAULT_PART_SIZE  # the chunk: how much of pg_dump's output is handed over at once
 
     @abstractmethod
     def describe(self) -> str:

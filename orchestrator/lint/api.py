@@ -10,7 +10,7 @@ from pglast.parser import ParseError
 from ..migrations import Migration, migration_files, read_migration
 from .findings import Finding
 from .registry import DOWN_RULES_FOR_UP, RULES
-from .statements import parse
+from .statements import parse, secrets
 from .walker import lint_section
 
 
@@ -88,9 +88,10 @@ def secret_literals(migration: Migration) -> list[str]:
     writing the run log."""
     out: list[str] = []
     for name in ("up", "down"):
+        sql = migration.section(name).sql
         try:
-            parsed = parse(migration.section(name).sql)
+            parse(sql)
         except ParseError:
             continue  # nothing runs from a section that does not parse
-        out += [secret.value for stmt in parsed.statements for secret in stmt.secrets]
+        out += [secret.value for secret in secrets(sql)]
     return out

@@ -46,9 +46,8 @@ def find(node: ast.Node, tokens: Sequence[Any], sql: str) -> list[Secret]:
     with offsets in ``sql``, in order."""
     if not tokens:
         return []
-    text = sql[tokens[0].start : tokens[-1].end + 1]
-    if not _KEYISH.search(text) and not _AWS_KEY_ID.search(text):
-        return []  # every kind of secret below needs one of these in the statement
+    if not may_hold(sql[tokens[0].start : tokens[-1].end + 1]):
+        return []
     literals = [(t, v) for t in tokens if t.name == "SCONST" and (v := _literal(sql, t)) is not None]
     found: dict[int, Secret] = {}
     for value, what in _from_tree(node):
@@ -63,6 +62,13 @@ def find(node: ast.Node, tokens: Sequence[Any], sql: str) -> list[Secret]:
             if secret is not None:
                 found[token.start] = secret
     return sorted(found.values(), key=lambda s: s.start)
+
+
+def may_hold(text: str) -> bool:
+    """Whether SQL text could hold a secret: every kind :func:`find` looks for needs a
+    key-ish word or an AWS key id in it.  A cheap test on the text, so that the lexer and
+    the tree walk run only on the few statements that pass it."""
+    return bool(_KEYISH.search(text) or _AWS_KEY_ID.search(text))
 
 
 def mask(value: str) -> str:

@@ -42,18 +42,20 @@ class Embedded:
 
 
 def expand(do: ast.DoStmt, start: int, end: int, source: Source) -> tuple[list[Embedded], list[Comment]]:
-    """The statements of the DO block at ``start``…``end`` of the section, in order, and the
-    ``--`` comments of its body (for ignore comments); nothing when it cannot be parsed."""
+    """The statements of the DO block at ``start``…``end`` of the section (``do`` parsed from
+    that text alone), in order, and the ``--`` comments of its body (for ignore comments);
+    nothing when it cannot be parsed."""
     body = _body(do)
     if body is None:
         return [], []
-    text, location = body
+    text, within = body
     try:
         tree = _parse(text)
     except ParseError:
         return [], []
-    if location is None:  # pglast did not say where the body is: point at the DO itself
-        location = start
+    # the DO statement was parsed on its own: its body's offset is within its text; when
+    # pglast did not say where the body is, point at the DO itself
+    location = start if within is None else start + within
     first = source.line(location)  # the body's line 1
     out: list[Embedded] = []
     after = start  # where the next statement's text is searched from
@@ -70,7 +72,7 @@ def expand(do: ast.DoStmt, start: int, end: int, source: Source) -> tuple[list[E
 
 
 def _body(do: ast.DoStmt) -> tuple[str, int | None] | None:
-    """The plpgsql body of a DO statement and the offset of its opening quote."""
+    """The plpgsql body of a DO statement and the offset of its opening quote in the statement."""
     args = {arg.defname: arg for arg in do.args or ()}
     language = args.get("language")
     if language is not None and getattr(language.arg, "sval", "").lower() != "plpgsql":

@@ -16,25 +16,30 @@ Comment = tuple[int, str]
 
 
 class Source:
-    """The SQL of one section, with offsets turned into lines and columns."""
+    """The SQL of one section, with offsets turned into lines and columns.
+
+    The lines, their offsets and the tokens are worked out when first asked for: most
+    sections of a big file have no finding, and the tokens of a whole section are needed
+    only when it does not parse (each statement is scanned on its own otherwise).
+    """
 
     def __init__(self, sql: str) -> None:
         self.sql = sql
-        self.lines = sql.split("\n")
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", sql)]
+
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        """The section's lines, without their line feeds."""
+        return self.sql.split("\n")
+
+    @functools.cached_property
+    def line_starts(self) -> list[int]:
+        """The offset where each line starts."""
+        return [0] + [m.end() for m in re.finditer("\n", self.sql)]
 
     @functools.cached_property
     def tokens(self) -> tuple[Any, ...]:
         """The lexer's tokens, or none when the lexer gives up (an unterminated string)."""
         return tokens(self.sql)
-
-    def tokens_within(self, start: int, end: int) -> tuple[Any, ...]:
-        """The tokens that start within ``start``…``end``."""
-        return self.tokens[bisect.bisect_left(self._starts, start) : bisect.bisect_left(self._starts, end)]
-
-    @functools.cached_property
-    def _starts(self) -> list[int]:
-        return [t.start for t in self.tokens]
 
     def line(self, offset: int) -> int:
         """The 0-based line, within the section, of an offset."""
@@ -45,8 +50,8 @@ class Source:
         return offset - self.line_starts[self.line(offset)] + 1
 
     def comments(self) -> list[Comment]:
-        """The section's ``--`` comments (a DO block's body is one string token: its own
-        comments come from :mod:`.plpgsql`)."""
+        """The ``--`` comments of a section that does not parse (one that does is scanned a
+        statement at a time: :func:`.statements.comments`)."""
         if self.tokens:
             return [(t.start, self.sql[t.start : t.end + 1]) for t in self.tokens if t.name == "SQL_COMMENT"]
         # the lexer gave up (e.g. an unterminated string): fall back to line comments

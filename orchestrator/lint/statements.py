@@ -1,17 +1,20 @@
-"""A section's SQL as statements: parsed once by PostgreSQL's parser, located in the
-section, their secrets found, and cut into the steps the rules look at."""
+"""A section's SQL as statements: split once by PostgreSQL's parser (the split the plan
+uses), each statement parsed on its own as the walker reaches it, located in the section,
+its secrets found, and cut into the steps the rules look at."""
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pglast import ast
 from pglast.enums import AlterTableType
 from pglast.parser import ParseError, parse_sql
+from pglast.parser import split as pglast_split
 
+from ..migrations import Statement as Piece
+from ..migrations import split_statements
 from ..redaction import redact
 from . import credentials, plpgsql
 from .credentials import Secret
@@ -75,28 +78,72 @@ class Step:
         return cmd.def_ if cmd is not None and isinstance(cmd.def_, ast.Constraint) else None
 
 
-@dataclass(frozen=True)
 class Parsed:
-    """A section's statements, and the comments inside its DO blocks' bodies."""
+    """A section's statements, made one at a time as the walker asks for them, and the
+    comments inside its DO blocks' bodies, collected as they are met.
 
-    statements: tuple[Statement, ...]
-    comments: tuple[Comment, ...]
+    Each statement is parsed on its own from the split the plan shares
+    (:func:`~orchestrator.migrations.split_statements`) and its tree is dropped once the
+    walker has moved on: a 20 MB seed file never holds 200,000 trees at once.
+    """
+
+    def __init__(self, sql: str, pieces: tuple[Piece, ...]) -> None:
+        self.sql = sql
+        self.pieces = pieces
+        self.comments: list[Comment] = []
+
+    def __iter__(self) -> Iterator[Statement]:
+        src = source(self.sql)
+        index = 0
+        for piece in self.pieces:
+            for node, text, start, found in _located(piece):
+                stmt = Statement(node, text, start, index, found)
+                yield stmt
+                index += 1
+                if isinstance(stmt.node, ast.DoStmt):
+                    inner, notes = plpgsql.expand(stmt.node, stmt.start, stmt.end, src)
+                    for e in inner:
+                        yield _embedded(e, stmt, index)
+                        index += 1
+                    self.comments += notes
 
 
-@functools.lru_cache(maxsize=1024)
 def parse(sql: str) -> Parsed:
-    """The statements of a section (raises pglast's ParseError when it does not parse)."""
-    src = source(sql)
-    statements: list[Statement] = []
-    comments: list[Comment] = []
-    for raw in parse_sql(sql):
-        stmt = _statement(raw, src, len(statements))
-        statements.append(stmt)
-        if isinstance(stmt.node, ast.DoStmt):
-            inner, notes = plpgsql.expand(stmt.node, stmt.start, stmt.end, src)
-            statements += [_embedded(e, stmt, len(statements) + i) for i, e in enumerate(inner)]
-            comments += notes
-    return Parsed(tuple(statements), tuple(comments))
+    """The statements of a section; raises pglast's ParseError when it does not parse."""
+    pieces = split_statements(sql)
+    if any(p.whole for p in pieces):  # the split met a syntax error: raise it, with its position
+        pglast_split(sql, with_parser=True, only_slices=True)
+    return Parsed(sql, pieces)
+
+
+def secrets(sql: str) -> list[Secret]:
+    """The secret literals of a section that parses (DO blocks included), parsing only the
+    statements whose text could hold one (:func:`credentials.may_hold`)."""
+    pieces = tuple(p for p in split_statements(sql) if credentials.may_hold(p.text))
+    return [secret for stmt in Parsed(sql, pieces) for secret in stmt.secrets]
+
+
+def comments(sql: str) -> list[Comment]:
+    """The ``--`` comments of a section that parses, scanned one statement at a time.
+
+    The lexer starts afresh after each statement's last token, so each chunk (the gap
+    before a statement and the statement) scans as it does within the whole section; only
+    chunks holding ``--`` are scanned, and no token list of the whole section is built.
+    """
+    found: list[Comment] = []
+    at = 0
+    for piece in split_statements(sql):
+        end = piece.offset + len(piece.text)
+        found += _chunk_comments(sql, at, end)
+        at = end
+    return found + _chunk_comments(sql, at, len(sql))
+
+
+def _chunk_comments(sql: str, start: int, end: int) -> list[Comment]:
+    chunk = sql[start:end]
+    if "--" not in chunk:
+        return []
+    return [(start + t.start, chunk[t.start : t.end + 1]) for t in tokens(chunk) if t.name == "SQL_COMMENT"]
 
 
 def steps(stmt: Statement) -> Iterator[Step]:
@@ -134,18 +181,21 @@ def excerpt(stmt: Statement | None) -> str:
     return text if len(text) <= _EXCERPT else text[: _EXCERPT - 1] + "…"
 
 
-def _statement(raw: ast.RawStmt, src: Source, index: int) -> Statement:
-    sql = src.sql
-    start = raw.stmt_location or 0
-    end = start + raw.stmt_len if raw.stmt_len else len(sql)
-    skip = _NOISE.match(sql, start)
-    if skip:
-        start = min(skip.end(), end)
-    while end > start and sql[end - 1] in " \t\r\n;":
-        end -= 1
-    found = credentials.find(raw.stmt, src.tokens_within(start, end), sql)
-    secrets = tuple(replace(s, start=s.start - start, end=s.end - start) for s in found)
-    return Statement(raw.stmt, sql[start:end], start, index, secrets)
+def _located(piece: Piece) -> Iterator[tuple[ast.Node, str, int, tuple[Secret, ...]]]:
+    """The statement of one piece of the split, parsed on its own: its tree, its text, its
+    offset in the section and its secrets (the lexer runs only on text that may hold one)."""
+    text = piece.text
+    for raw in parse_sql(text):
+        start = raw.stmt_location or 0
+        end = start + raw.stmt_len if raw.stmt_len else len(text)
+        skip = _NOISE.match(text, start)
+        if skip:
+            start = min(skip.end(), end)
+        while end > start and text[end - 1] in " \t\r\n;":
+            end -= 1
+        body = text[start:end]
+        found = credentials.find(raw.stmt, tokens(body), body) if credentials.may_hold(body) else []
+        yield raw.stmt, body, piece.offset + start, tuple(found)
 
 
 def _embedded(e: plpgsql.Embedded, do: Statement, index: int) -> Statement:

@@ -3,7 +3,7 @@ came before, then apply the ignore comments."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from pglast.parser import ParseError
 
@@ -16,6 +16,7 @@ from .registry import RULES
 from .rule import Rule
 from .source import Source, source
 from .statements import Statement, excerpt, parse, steps, syntax_error
+from .statements import comments as statement_comments
 
 
 def lint_section(migration: Migration, which: str, checked: Collection[str]) -> list[Finding]:
@@ -24,15 +25,15 @@ def lint_section(migration: Migration, which: str, checked: Collection[str]) -> 
     src = source(section.sql)
     rules = [rule for rule in RULES.values() if rule.id in checked]
     ctx = Context(which, section.transaction)
-    comments = src.comments()
     candidates: dict[tuple[str, Statement | int], Candidate] = {}
     try:
         parsed = parse(section.sql)
     except ParseError as exc:
         ctx.parse_error = syntax_error(exc, src)
+        comments = src.comments()
     else:
-        comments += parsed.comments
-        _walk(parsed.statements, rules, ctx, candidates)
+        _walk(parsed, rules, ctx, candidates)
+        comments = statement_comments(section.sql) + parsed.comments
     for rule in rules:
         for hit in rule.section_check(ctx) if rule.section_check else ():
             candidates.setdefault((rule.id, hit.at), Candidate(rule.id, hit.at, hit.what))
@@ -41,12 +42,13 @@ def lint_section(migration: Migration, which: str, checked: Collection[str]) -> 
 
 
 def _walk(
-    statements: Sequence[Statement],
+    statements: Iterable[Statement],
     rules: Sequence[Rule],
     ctx: Context,
     candidates: dict[tuple[str, Statement | int], Candidate],
 ) -> None:
-    """Run the statement checks, in order; the first hit of a rule on a statement counts."""
+    """Run the statement checks, in order; the first hit of a rule on a statement counts.
+    Only the statements a rule hit are kept (in ``candidates``)."""
     for stmt in statements:
         ctx.enter(stmt)
         for step in steps(stmt):

@@ -34,7 +34,7 @@ import pytest
 from support import REPO
 from support.action_runner import WORKFLOWS, all_steps, interpolate, job_env, run_action
 from support.action_runner import load_workflow as load
-from support.postgres import fingerprint, in_pg_sleep, versions
+from support.postgres import fingerprint, in_pg_sleep, sql, versions
 from support.processes import wait_for
 
 
@@ -265,6 +265,23 @@ def test_failing_migration_is_annotated_rolled_back_and_fails_the_job(
     assert "### Rollback" in summary and "- why:" in summary and "0004_a.sql" in summary
 
 
+def test_the_database_input_runs_one_member_of_a_fleet_as_a_matrix_job_does(fleet, installed, runner_temp, tmp_path):
+    fleet.project.add("0001", "create table one (id int);", "drop table one;", name="one")
+    run = run_action(
+        {"environment": "staging", "action": "up", "dry_run": "false", "database": "beta"},
+        workspace=fleet.project.root,
+        runner_temp=runner_temp,
+        files=tmp_path / "gh",
+        env=job_env(**{k: v for k, v in fleet.env().items() if k.startswith("SHARD_")}),
+        uses_outputs=_setup_python(),
+    )
+    assert not run.failed, run.log
+    assert run.outputs["outcome"] == "success" and run.outputs["applied"] == "0001_one.sql"
+    made = {name: sql(url, "select to_regclass('public.one') is not null")[0][0] for name, url in fleet.urls.items()}
+    assert made == {"alpha": False, "beta": True, "gamma": False} and versions(fleet.urls["beta"]) == ["0001"]
+    assert json.loads(Path(run.outputs["run-log"]).read_text())["database"] == "beta"
+
+
 @pytest.mark.parametrize(
     "inputs, message",
     [
@@ -273,6 +290,7 @@ def test_failing_migration_is_annotated_rolled_back_and_fails_the_job(
         ({"environment": 'staging"; touch pwned; #', "action": "status"}, "environment must be a name"),
         ({"environment": "staging", "action": "rollback", "steps": "0"}, "steps must be a whole number"),
         ({"environment": "staging", "action": "up", "expect_plan": "$(touch pwned)"}, "expect_plan must be"),
+        ({"environment": "staging", "action": "up", "database": "eu-1;touch pwned"}, "database must be"),
         ({"environment": "staging", "action": "restore"}, "needs the backup input"),
         ({"environment": "staging", "action": "status\n::add-mask::x"}, "must be one line"),
     ],

@@ -21,6 +21,7 @@ from support.s3 import FAKE_SECRET_KEY, Bucket
 
 from orchestrator import backup, pgtools
 from orchestrator.backup import BackupInfo, create_backup, find_backup, list_backups, open_store, restore
+from orchestrator.compression import parse
 from orchestrator.dburl import DatabaseURL
 from orchestrator.errors import EXIT_FAILED, EXIT_USAGE, BackupError, BackupNotFound
 
@@ -85,7 +86,7 @@ def test_s3_backup_then_restore_brings_back_the_exact_data(db_url, s3_bucket, tm
     manifest = json.loads(object_bytes(s3_bucket, f"backups/{info.key}.json"))
     assert manifest["size"] == len(data) == head["ContentLength"] == info.size
     assert manifest["sha256"] == hashlib.sha256(data).hexdigest() == info.sha256
-    assert data[:5] == b"PGDMP"  # custom format
+    assert data[:4] == b"\x28\xb5\x2f\xfd" and manifest["compression"] == "zstd:3"  # zstd, the default
     manifest_head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=f"backups/{info.key}.json")
     assert manifest_head["ServerSideEncryption"] == "AES256"
 
@@ -285,9 +286,9 @@ def test_failed_pg_dump_leaves_no_upload_and_no_backup(db_url, s3_bucket, tmp_pa
                                                     "where application_name = 'pg_dump' and datname = %s",
                                             [db_url.database]))
 
-    with pytest.raises(BackupError, match="pg_dump") as caught:
+    with pytest.raises(BackupError, match="pg_dump") as caught:  # uncompressed: parts leave while pg_dump runs
         create_backup(db_url, store, environment=ENV, run_id="r1", schema_version=None,
-                      progress=kill_pg_dump, progress_interval=0)
+                      progress=kill_pg_dump, progress_interval=0, compression=parse("none"))
 
     assert killed == [True]
     assert caught.value.exit_code == EXIT_FAILED

@@ -26,6 +26,7 @@ from orchestrator import database
 from orchestrator.dburl import DatabaseURL
 
 from . import s3
+from .fleet import Fleet, drop_fleet, make_fleet
 from .health_app import HealthApp
 from .postgres import drop_database, embedded, fresh_database, sql
 from .processes import Background
@@ -221,3 +222,13 @@ def staging(shipped: Project, s3_bucket: s3.Bucket, health_app: HealthApp,
     shipped.bucket = s3_bucket
     shipped.app = health_app
     return shipped
+
+
+@pytest.fixture
+def fleet(project: Project, pg_server: DatabaseURL, tmp_path: Path) -> Iterator[Fleet]:
+    """``staging`` as a fleet of three fresh databases (see :mod:`.fleet`), dropped afterwards."""
+    made = make_fleet(project, pg_server, tmp_path)
+    try:
+        yield made
+    finally:
+        drop_fleet(made, pg_server)

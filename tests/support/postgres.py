@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 
+from orchestrator import pgtools
 from orchestrator.dburl import DatabaseURL
 
 from . import REPO
@@ -132,6 +133,15 @@ def fingerprint_all(url: DatabaseURL) -> dict[str, tuple[int, str]]:
                                  f"from {name} t")[0]
         result[name] = (count, digest)
     return result
+
+
+def schema_text(url: DatabaseURL) -> str:
+    """``pg_dump --schema-only`` with owners and privileges: the whole schema as text, to compare
+    before and after a restore (a fixed ``--restrict-key`` so two dumps of one schema are equal)."""
+    major = int(sql(url, "show server_version_num")[0][0]) // 10000
+    pg_dump = pgtools.find_program("pg_dump", major)
+    args = [str(pg_dump), "--schema-only", "--restrict-key=test", url.conninfo(search_path=False)]
+    return pgtools.run(args, env=url.env()).decode()
 
 
 def databases(server: DatabaseURL) -> list[str]:

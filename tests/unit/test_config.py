@@ -104,3 +104,20 @@ def test_retry_pauses_double_with_jitter_and_stay_capped():
         assert all(ceiling / 2 <= p <= ceiling for p in pauses), (attempt, pauses)
         assert len(pauses) > 1  # jittered, not in step with another deploy's retries
     assert timeouts.pause(20) <= config.MAX_RETRY_PAUSE
+
+
+@pytest.mark.parametrize(("value", "expected"), [("zstd", "zstd:3"), ("zstd:7", "zstd:7"), ("gzip", "gzip:6"),
+                                                 ("lz4", "lz4:0"), ("none", "none")])
+def test_compression_setting(tmp_path, clean_env, value, expected):
+    write_config(tmp_path, f"environments:\n  dev: {{}}\n  production:\n    compression: '{value}'\n")
+    assert str(config.load(environment="dev", root=tmp_path, needs_database=False).environment.compression) == "zstd:3"
+    chosen = config.load(environment="production", root=tmp_path, url="postgres://h/db").environment
+    assert str(chosen.compression) == expected
+
+
+@pytest.mark.parametrize("value", ["brotli", "zstd:99", "gzip:0", "7", "''"])
+def test_bad_compression_names_the_setting(tmp_path, clean_env, value):
+    write_config(tmp_path, f"environments:\n  dev: {{}}\n  production:\n    compression: {value}\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(environment="dev", root=tmp_path, needs_database=False)  # checked in every environment
+    assert "environments.production.compression" in str(info.value) and "\n" not in str(info.value)

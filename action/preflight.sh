@@ -44,7 +44,7 @@ esac
 [[ "${ORCH_STEPS:-1}" =~ ^[1-9][0-9]{0,3}$ ]] ||
   refuse "steps must be a whole number from 1 (got '$(shown "${ORCH_STEPS:-}")')"
 
-[[ -z "${ORCH_DATABASE:-}" || "$ORCH_DATABASE" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(,[A-Za-z0-9][A-Za-z0-9_.-]*)*$ ]] ||
+[[ -z "${ORCH_DATABASE:-}" || "$ORCH_DATABASE" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*(,[A-Za-z0-9][A-Za-z0-9_-]*)*$ ]] ||
   refuse "database must be a database name of the environment's fleet, or NAME,NAME (got '$(shown "$ORCH_DATABASE")')"
 
 [[ -z "${ORCH_EXPECT_PLAN:-}" || "$ORCH_EXPECT_PLAN" =~ ^[0-9a-f]{64}$ ]] ||

@@ -50,7 +50,6 @@ from _bench import clean_env, machine, postgres, run, say, table
 from support.postgres import drop_database, fresh_database, sql
 from support.project import dbmate_exe, write_migration
 
-
 TARGET = 0.8  # orchestrator's wall time over dbmate's, at most
 KINDS = {
     "trivial": lambda i: f"CREATE TABLE bench_{i} (id int);",

@@ -74,7 +74,7 @@ def main() -> None:
         parser.error("--count must be 1..10000 and --repeat 1..200")
 
     with postgres() as (admin, work):
-        project = make_project(work / "project", args.count)
+        project = make_project(work / "project", args.count, "small")
         scratch = work / "scratch"
         (scratch / "db" / "migrations").mkdir(parents=True)
         url = fresh_database(admin, "bench_startup")

@@ -283,7 +283,7 @@ def _sse(value: Any, source: str) -> str:
     return value
 
 
-_MEMBER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_MEMBER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # no ".": it separates parts of run-log names
 FLEET_POLICIES = ("continue", "rollback")
 
 
@@ -309,7 +309,8 @@ def _databases(value: Any, source: str) -> tuple[tuple[str, str | None], ...]:
                               "url_env names, never in this file)", source=f"{where}.{unknown[0]}")
         name = _str(item.get("name"), f"{where}.name")
         if not _MEMBER_NAME.match(name):
-            raise ConfigError(f"expected letters, digits, _ . or -, got {name!r}", source=f"{where}.name")
+            raise ConfigError(f"expected letters, digits, _ or - (starting with a letter or digit), got {name!r}",
+                              source=f"{where}.name")
         if name in out:
             raise ConfigError(f"duplicate database name {name!r}", source=f"{where}.name")
         out[name] = _str(item["url_env"], f"{where}.url_env") if "url_env" in item else None

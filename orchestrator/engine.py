@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from . import console, embedded
-from .config import Config
-from .config import Timeouts
+from .config import Config, Timeouts
 from .dburl import DatabaseURL
 from .migrations import Migration, discover
 from .plan import Plan, Script, State

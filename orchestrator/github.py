@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
-from .redaction import redact
 from . import runlog
+from .redaction import redact
 from .runlog import render_markdown
 
 SUMMARY_LIMIT = 900 * 1024  # bytes; GitHub refuses a step summary over 1 MiB

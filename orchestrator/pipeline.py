@@ -31,7 +31,15 @@ from . import review as checks
 from .backup import rds
 from .config import Config, Timeouts
 from .database import Database
-from .engine import annotate_findings, lint_severities, load_state, open_database, open_existing, run_one, store_opener
+from .engine import (
+    annotate_findings,
+    lint_severities,
+    load_state,
+    open_database,
+    open_existing,
+    run_one,
+    store_opener,
+)
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_RESTORE, MigrationFailed, OrchestratorError, Refused, RunFailed
 from .plan import Plan, Script, State, down_plan, up_plan
 from .redaction import redact, register_secret
@@ -127,7 +135,6 @@ class Run:
         return self.parts.out
 
 
-
 class _Unhealthy(Exception):
     """Health did not recover within its retries (handled inside the pipeline)."""
 
@@ -135,7 +142,8 @@ class _Unhealthy(Exception):
 def deploy(config: Config, request: Request, parts: Parts | None = None) -> int:
     """Run the pipeline; the run log is written whatever happens, and says what the exit code says."""
     parts = parts or Parts.of(config)
-    log = RunLog(config.environment.name, request.action, request.dry_run, config.environment.database, on_error=parts.out.warn)
+    env = config.environment
+    log = RunLog(env.name, request.action, request.dry_run, env.database, on_error=parts.out.warn)
     run = Run(config, request, log, parts)
     with trapped() as run.trap:
         log.open(request.run_log or config.state_dir / "runs" / f"{log.run_id}.json")

@@ -30,8 +30,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import BackupError, BackupNotFound, ConfigError
-from ..redaction import redact, register_secret
+from ..redaction import redact
 from .manifest import check_name, stamp
+from .s3 import aws_session
 from .store import fail
 
 SCHEME = "rds-snapshot://"
@@ -97,17 +98,8 @@ class RdsSnapshots:
     def client(self) -> Any:
         """The boto3 RDS client, made on first use; the secret key is registered for redaction."""
         if self._client_obj is None:
-            import boto3  # noqa: PLC0415
-
-            session = boto3.session.Session()
-            with contextlib.suppress(Exception):  # no credentials yet: the first call says so
-                creds = session.get_credentials()
-                if creds is not None:
-                    frozen = creds.get_frozen_credentials()
-                    register_secret(frozen.secret_key)
-                    register_secret(frozen.token)
             with self._calls("set up the RDS client", also=(ValueError,)):
-                self._client_obj = session.client("rds")
+                self._client_obj = aws_session().client("rds")
         return self._client_obj
 
     @contextlib.contextmanager

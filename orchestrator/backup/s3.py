@@ -75,6 +75,21 @@ from .store import (
 _MISSING = ("NoSuchKey", "404", "NotFound")  # how S3 says an object is not there (HEAD has no body)
 
 
+def aws_session() -> Any:
+    """A boto3 session (boto3 is imported here: it takes a while) whose secret key and token
+    are registered for redaction before any call can print them."""
+    import boto3  # noqa: PLC0415
+
+    session = boto3.session.Session()
+    with contextlib.suppress(Exception):  # no credentials yet: the first call says so
+        creds = session.get_credentials()
+        if creds is not None:
+            frozen = creds.get_frozen_credentials()
+            register_secret(frozen.secret_key)
+            register_secret(frozen.token)
+    return session
+
+
 class S3Store(Store):
     """An S3 bucket and prefix (or any S3-compatible server through ``AWS_ENDPOINT_URL``)."""
 
@@ -108,17 +123,10 @@ class S3Store(Store):
     def client(self) -> Any:
         """The boto3 client, made on first use (importing boto3 takes a while)."""
         if self._client_obj is None:
-            import boto3  # noqa: PLC0415
             from botocore.config import Config  # noqa: PLC0415
 
             attempts, connect, read = self._settings
-            session = boto3.session.Session()
-            with contextlib.suppress(Exception):  # no credentials yet: the first call says so
-                creds = session.get_credentials()
-                if creds is not None:
-                    frozen = creds.get_frozen_credentials()
-                    register_secret(frozen.secret_key)
-                    register_secret(frozen.token)
+            session = aws_session()
             config = Config(
                 retries={"mode": "standard", "max_attempts": attempts},
                 connect_timeout=connect,

@@ -73,6 +73,8 @@ def test_commands_without_a_database_need_no_variable(root):
     ("databases: []", "environments.production.databases: expected a list"),
     ("databases: [{name: a}, {name: a}]", "environments.production.databases[1].name: duplicate database name"),
     ("databases: [{name: 'a b'}]", "environments.production.databases[0].name: expected letters"),
+    ("databases: [{name: a.rollback, url_env: A}]", "environments.production.databases[0].name: expected letters"),
+    ("databases: [{name: -a, url_env: A}]", "environments.production.databases[0].name: expected letters"),
     ("databases: [{name: a, url: 'postgres://u:pw@h/d'}]", "environments.production.databases[0].url: unknown key"),
     ("databases: [a]", "environments.production.databases[0]: expected a mapping"),
     ("databases: [{name: a}]\n    parallel: 0", "environments.production.parallel: expected a whole number of 1"),

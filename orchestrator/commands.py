@@ -15,8 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import backup, console, embedded, schema
-from .backup import rds
+from . import console, embedded, schema
 from .config import PROTECTED, Config
 from .dburl import DatabaseURL
 from .engine import (
@@ -35,6 +34,8 @@ from .migrations import FILENAME, Migration, candidate_files, discover, duplicat
 from .plan import Plan, State
 
 if TYPE_CHECKING:
+    from . import backup
+    from .backup import rds
     from .database import Database
     from .pipeline import Request
 
@@ -528,6 +529,8 @@ def _backup_store(config: Config) -> backup.Store:
 
 def _snapshots(config: Config) -> rds.RdsSnapshots | None:
     """The environment's RDS snapshots, where its backup is ``rds-snapshot://``."""
+    from .backup import rds  # noqa: PLC0415  (the backup package only for the commands that use it)
+
     env = config.environment
     return rds.RdsSnapshots(env.backup, f"environments.{env.name}.backup") if rds.is_snapshot(env.backup) else None
 
@@ -543,6 +546,8 @@ def backups_list(config: Config) -> int:
         console.table(("created", "status", "version", "run id", "snapshot"),
                       [(s.created, s.status, s.schema_version or "-", s.run_id, s.arn) for s in found])
         return 0
+    from . import backup  # noqa: PLC0415
+
     store = _backup_store(config)
     found = backup.list_backups(store, config.environment.name)
     if not found:
@@ -562,6 +567,8 @@ def restore(config: Config, key_or_url: str, *, dry_run: bool = False, yes: bool
     An RDS snapshot cannot be restored in place: its steps are printed and nothing changes
     (exit 2, or 0 for ``--dry-run``).
     """
+    from . import backup  # noqa: PLC0415
+
     env = config.environment
     snapshots = _snapshots(config)
     if snapshots is not None:
@@ -597,6 +604,8 @@ def restore(config: Config, key_or_url: str, *, dry_run: bool = False, yes: bool
 def _snapshot_steps(snap: rds.Snapshot, *, dry_run: bool) -> int:
     """Print how to restore an RDS snapshot; refuse (exit 2: nothing changed) unless a dry run,
     so no script mistakes the printed steps for a restore done."""
+    from .backup import rds  # noqa: PLC0415
+
     console.write(rds.restore_steps(snap))
     if dry_run:
         console.say(f"-- dry run: the steps above would restore {snap.arn}; nothing changed")

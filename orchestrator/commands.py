@@ -520,6 +520,11 @@ def _verify_report(
 
 
 def _backup_store(config: Config) -> backup.Store:
+    env = config.environment
+    if env.members and env.database is None:  # a fleet's databases share its store: say whose backups
+        names = ", ".join(m.name for m in env.members)
+        raise UsageError(f"environment {env.name!r} has {len(env.members)} databases ({names}): "
+                         "pick one with --database NAME")
     opener = store_opener(config)
     if opener is None:
         name = config.environment.name
@@ -549,7 +554,7 @@ def backups_list(config: Config) -> int:
     from . import backup  # noqa: PLC0415
 
     store = _backup_store(config)
-    found = backup.list_backups(store, config.environment.name)
+    found = backup.list_backups(store, config.environment.name, config.environment.database or "")
     if not found:
         console.say(f"No backups for {config.environment.name} in {store.describe()}")
         return 0
@@ -619,17 +624,24 @@ def _other_source(config: Config, info: backup.BackupInfo, database: str) -> str
 
     Manifests written before the database name was recorded are checked by environment only.
     """
-    env = config.environment.name
-    if info.environment == env and (not info.database or info.database == database):
+    env, member = config.environment.name, config.environment.database or ""
+    if info.environment == env and info.member == member and (not info.database or info.database == database):
         return None
-    source = f"environment {info.environment}" + (f" (database {info.database})" if info.database else "")
-    return f"backup {info.url} was taken from {source}; the target is environment {env} (database {database})"
+    source = (f"environment {info.environment}" + (f", fleet member {info.member}" if info.member else "")
+              + (f" (database {info.database})" if info.database else ""))
+    target = f"environment {env}" + (f", fleet member {member}" if member else "")
+    return f"backup {info.url} was taken from {source}; the target is {target} (database {database})"
 
 
 def history(config: Config, *, as_json: bool = False) -> int:
     """Past runs, from the run logs kept next to the backups."""
     from . import pipeline  # noqa: PLC0415  (httpx, tenacity and pglast only for the deploy pipeline)
 
+    if _snapshots(config) is not None:
+        name = config.environment.name
+        raise UsageError(f"environment {name} backs up to RDS snapshots, which hold no run logs: its runs are "
+                         f"in {config.relative(config.state_dir / 'runs')} on the machine that ran them, and in "
+                         "each workflow run's run-log artifact")
     docs = pipeline.history_documents(_backup_store(config), config.environment.name)
     if as_json:
         console.write(json.dumps(docs, indent=2) + "\n")

@@ -92,7 +92,7 @@ class Member:
 
     name: str
     url_env: str
-    url: DatabaseURL
+    url: DatabaseURL | None  # None for a command that needs no database (``backups list``): names only
 
 
 @dataclass(frozen=True)
@@ -512,11 +512,12 @@ def _selection(selected: Sequence[str] | None, variables: Variables) -> tuple[li
 
 def fleet_members(
     environment: str, settings: dict[str, Any], selected: Sequence[str] | None, url: str | None,
-    variables: Variables, where: str,
+    variables: Variables, where: str, *, urls: bool = True,
 ) -> tuple[Member, ...]:
     """The databases of a fleet environment this command runs on: all, or those ``--database``
-    names, each with its URL from its variable.  Every error is found here, before anything
-    connects: a name not configured, a variable not set, ``--url`` with a fleet."""
+    names, each with its URL from its variable (unless ``urls`` is false: a command that
+    connects to none, such as ``backups list``, needs the names only).  Every error is found
+    here, before anything connects: a name not configured, a variable not set, ``--url`` with a fleet."""
     configured = dict(settings.get("databases") or ())
     names, picked_by = _selection(selected, variables)
     if not configured:
@@ -539,6 +540,9 @@ def fleet_members(
     members = []
     for name in names or configured:
         variable = configured[name] or f"{environment}_{name}_DATABASE_URL".upper().replace("-", "_").replace(".", "_")
+        if not urls:
+            members.append(Member(name, variable, None))
+            continue
         value, source = variables.get(variable)
         if value is None:
             raise ConfigError(f"no database URL for {name!r}: set {variable}",
@@ -613,8 +617,8 @@ def load(
         dump_schema = settings.get("dump_schema", environment == "dev")
 
     members = fleet_members(environment, settings, databases, url, variables,
-                            f"{shown}: environments.{environment}") if needs_database else ()
-    if members:
+                            f"{shown}: environments.{environment}", urls=needs_database)
+    if members:  # a fleet: the one database picked, or none (several, or a command that connects to none)
         one = members[0] if len(members) == 1 else None
         db_url, source = (one.url, one.url_env) if one else (None, "databases")
     else:

@@ -374,6 +374,7 @@ def take_backup(run: Run) -> backup.BackupInfo | rds.Snapshot | None:
             schema_version=run.plan.from_version,
             progress=lambda size, seconds: run.out.say(_progress(size, seconds)),
             compression=env.compression,
+            member=env.database or "",
         )
         run.log.backup = asdict(info)
         run.out.say(f"Backup verified: {info.url} ({info.size} bytes, sha256 {info.sha256[:12]}…, "

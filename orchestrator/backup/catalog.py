@@ -64,8 +64,9 @@ def open_store(
     return LocalStore(path if path.is_absolute() else root / path, part_size=part_size)
 
 
-def list_backups(store: Store, environment: str) -> list[BackupInfo]:
-    """The complete backups of an environment (those with a manifest), newest first."""
+def list_backups(store: Store, environment: str, member: str = "") -> list[BackupInfo]:
+    """The complete backups of an environment (those with a manifest), newest first; in a
+    fleet, those of one member (its databases share the environment's folder)."""
     check_name(environment, "environment")
     found = []
     for key in store.complete_dumps(environment):
@@ -73,9 +74,11 @@ def list_backups(store: Store, environment: str) -> list[BackupInfo]:
         if raw is None:
             continue
         try:
-            found.append(BackupInfo.from_manifest(raw, key=key, url=store.url_for(key)))
+            info = BackupInfo.from_manifest(raw, key=key, url=store.url_for(key))
         except BackupError:
             continue  # a damaged manifest is not a usable backup
+        if info.member == member:
+            found.append(info)
     return sorted(found, key=lambda i: (i.created, i.key), reverse=True)
 
 

@@ -40,10 +40,13 @@ def create_backup(
     progress: Progress | None = None,
     progress_interval: float = 2.0,
     compression: Compression = DEFAULT,
+    member: str = "",
 ) -> BackupInfo:
     """Dump the database into ``store`` while pg_dump runs, verify it, write its manifest.
 
-    Checks the store (``head_bucket``) and the server before pg_dump starts.
+    Checks the store (``head_bucket``) and the server before pg_dump starts.  ``member``
+    names the fleet member the database is (recorded, so that listing and restoring tell
+    shards apart even where they share a database name).
     ``progress(bytes_so_far, seconds)`` is called from this thread at most every
     ``progress_interval`` seconds and once at the end.  Any failure raises
     :class:`BackupError` and leaves nothing in the store.
@@ -66,6 +69,7 @@ def create_backup(
         "pg-dump-version": pg_dump_version,
         "server-version": server_version,
         "database": url.database,
+        "member": member,
         "created": created,
         "compression": str(compression),
         "compressed-by": compressed_by,
@@ -99,6 +103,7 @@ def create_backup(
             server_version=server_version,
             seconds=seconds,
             database=url.database,
+            member=member,
             compression=str(compression),
             compressed_by=compressed_by,
         )

@@ -49,6 +49,7 @@ class BackupInfo:
     server_version: str
     seconds: float  # how long the backup took, dump to verification
     database: str = ""
+    member: str = ""  # the fleet member (``databases:``) it was taken from; "" outside a fleet
     # The setting (``zstd:3``, ``lz4:0``, ``gzip:6``, ``none``) and who applied it: ``orchestrator``
     # (the archive inside a zstd or lz4 frame) or ``pg_dump`` (the object is pg_dump's custom
     # archive as pg_dump wrote it, gzip inside, or none).  Manifests written before the setting
@@ -85,6 +86,7 @@ class BackupInfo:
                 server_version=str(data.get("server_version", "")),
                 seconds=float(data.get("seconds", 0.0)),
                 database=str(data.get("database", "")),
+                member=str(data.get("member", "")),
                 compression=_compression(data.get("compression", "")),
                 compressed_by=_compressed_by(
                     data.get("compressed_by", "pg_dump"), data.get("compression", "")

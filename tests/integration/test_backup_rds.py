@@ -50,6 +50,8 @@ def test_a_deploy_takes_a_tagged_snapshot_that_is_listed_and_restores_as_steps(p
     assert fingerprint(project.url) == before and versions(project.url) == ["001"]
     dry = project.run("restore", "-e", "staging", "--backup", snap["url"], "--dry-run", env=env)
     assert dry.code == 0 and command in dry.out
+    history = project.run("history", "-e", "staging", env=env)  # no store of run logs to read: said so
+    assert history.code == 2 and "RDS snapshots, which hold no run logs" in history.err
 
 
 def test_a_deploy_that_needs_a_restore_prints_the_snapshots_steps(project, s3_endpoint):

@@ -64,6 +64,25 @@ def test_continue_deploys_the_others_and_the_failing_one_is_as_before(shards):
     assert "error: 1 of 3 databases did not succeed (beta)" in result.err
 
 
+def test_each_member_lists_its_own_backups_and_refuses_another_members(shards):
+    for name in shards.urls:  # shards sharing one database name, as on separate servers, are told apart
+        sql(shards.urls[name], "create table marker (name text)")
+        sql(shards.urls[name], f"insert into marker values ('{name}')")
+    deployed = shards.run("-e", "staging", "up")
+    assert deployed.code == 1, deployed.text  # beta fails and is rolled back; each took its backup first
+    backups = {name: row["backup"] for name, row in rows(fleet_log(deployed.out)).items()}
+    whose = shards.run("-e", "staging", "backups", "list")
+    assert whose.code == 2 and "pick one with --database NAME" in whose.err, whose.text
+    listed = shards.run("-e", "staging", "backups", "list", "--database", "alpha")
+    assert listed.code == 0, listed.text
+    assert backups["alpha"] in listed.out
+    assert backups["beta"] not in listed.out and backups["gamma"] not in listed.out
+    before = sql(shards.urls["beta"], "select name from marker")
+    other = shards.run("-e", "staging", "restore", "--database", "beta", "--backup", backups["alpha"], "--yes")
+    assert other.code == 2 and "fleet member alpha" in other.err and "fleet member beta" in other.err, other.text
+    assert sql(shards.urls["beta"], "select name from marker") == before == [("beta",)]
+
+
 def test_rollback_policy_rolls_back_the_ones_that_applied(shards):
     shards.configure(fleet_policy="rollback", parallel=3)
     result = shards.run("-e", "staging", "up")

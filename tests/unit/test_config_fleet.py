@@ -66,7 +66,10 @@ def test_a_single_database_environment_is_as_before(root):
 
 def test_commands_without_a_database_need_no_variable(root):
     (root / ".env").write_text("")
-    assert config.load(environment="production", root=root, needs_database=False).environment.members == ()
+    env = config.load(environment="production", root=root, needs_database=False).environment
+    assert [(m.name, m.url) for m in env.members] == [("eu-1", None), ("us-1", None)] and env.database is None
+    one = config.load(environment="production", root=root, needs_database=False, databases=["us-1"]).environment
+    assert one.database == "us-1" and one.url is None  # backups list --database us-1: its backups, no URL read
 
 
 @pytest.mark.parametrize(("yaml_text", "where"), [

@@ -401,7 +401,10 @@ class Database:
         """
         start = time.monotonic()
         resume = 0
-        pipelined = script.transaction and not any(s.whole for s in script.statements)
+        # pipeline mode needs libpq 14+ (psycopg[binary] bundles one; a psycopg built on an older
+        # system libpq sends the same commands one round trip each)
+        pipelined = (script.transaction and not any(s.whole for s in script.statements)
+                     and psycopg.Pipeline.is_supported())
         for attempt in range(timeouts.lock_retries + 1):
             try:
                 if pipelined:

@@ -341,14 +341,7 @@ class FleetLog:
     def write(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.path, redact(json.dumps(self.doc, indent=2)) + "\n")
-            _write_atomic(self.path.with_suffix(".md"), redact(github.fleet_markdown(self.doc)))
+            runlog.write_atomic(self.path, redact(json.dumps(self.doc, indent=2)) + "\n")
+            runlog.write_atomic(self.path.with_suffix(".md"), redact(github.fleet_markdown(self.doc)))
         except OSError as exc:
             console.warn(f"the fleet run log could not be written to {self.path}: {exc}")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """A reader (the action's publish step) never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -195,7 +195,7 @@ class RunLog:
     def save(self) -> None:
         """Write the whole document (atomically: a reader never sees half of it)."""
         if self.path is not None:
-            self._guard(lambda: _write_atomic(self.path, self.to_json()))
+            self._guard(lambda: write_atomic(self.path, self.to_json()))
 
     def _event(self, event: dict[str, Any]) -> None:
         if self.path is None or self._failed:
@@ -295,7 +295,7 @@ class RunLog:
         path = self.path
         self._failed = False  # the disk may have come back: try once more
         self.save()
-        self._guard(lambda: _write_atomic(path.with_suffix(".md"), self.to_markdown()))
+        self._guard(lambda: write_atomic(path.with_suffix(".md"), self.to_markdown()))
         if not self._failed:
             journal_path(path).unlink(missing_ok=True)
         return not self._failed
@@ -306,7 +306,8 @@ def journal_path(path: Path) -> Path:
     return path.with_suffix(".journal")
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so that a reader (the next run, the action's publish step) never sees half of it."""
     temp = path.with_name(f".{path.name}.tmp")
     temp.write_text(text, encoding="utf-8")
     os.replace(temp, path)
@@ -378,8 +379,8 @@ def unfinished_runs(directory: Path, environment: str, database: str | None = No
                    error="the process ended before the run finished (killed, or its machine stopped); "
                          "schema_migrations says which of the migrations it recorded are in the database")
         try:
-            _write_atomic(path, redact(json.dumps(doc, indent=2, default=str)) + "\n")
-            _write_atomic(path.with_suffix(".md"), redact(render_markdown(doc)))
+            write_atomic(path, redact(json.dumps(doc, indent=2, default=str)) + "\n")
+            write_atomic(path.with_suffix(".md"), redact(render_markdown(doc)))
             journal_path(path).unlink(missing_ok=True)
         except OSError:
             pass

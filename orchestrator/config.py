@@ -539,7 +539,7 @@ def fleet_members(
     index = {name: i for i, name in enumerate(configured)}
     members = []
     for name in names or configured:
-        variable = configured[name] or f"{environment}_{name}_DATABASE_URL".upper().replace("-", "_").replace(".", "_")
+        variable = configured[name] or f"{environment}_{name}_DATABASE_URL".upper().replace("-", "_")
         if not urls:
             members.append(Member(name, variable, None))
             continue
